@@ -1,0 +1,47 @@
+"""Loading zoo networks for the pipeline's learned stages — the only place `isp` touches `searched_models`."""
+from __future__ import annotations
+
+import threading
+
+
+class ModelCache:
+    """Loads each (task, name) zoo model once and keeps it; thread-safe for the app's worker threads."""
+
+    def __init__(self, zoo_dir=None):
+        self.zoo_dir = zoo_dir
+        self._models: dict[tuple[str, str], tuple] = {}
+        self._lock = threading.Lock()
+
+    def _zoo_kwargs(self) -> dict:
+        return {"zoo_dir": self.zoo_dir} if self.zoo_dir is not None else {}
+
+    def names(self, task: str) -> list[str]:
+        """Model names available for a task (plus the roles "heavy"/"searched" when registered)."""
+        from searched_models import zoo
+
+        cards = zoo.list_models(task, **self._zoo_kwargs())
+        roles = [r for r in ("heavy", "searched") if any(c.get("role") == r for c in cards)]
+        return roles + [c["name"] for c in cards]
+
+    def get(self, task: str, name: str):
+        """(module, card) for a model name or role; raises isp.errors.SettingError when unknown."""
+        from searched_models import zoo
+
+        resolved = zoo.resolve_name(task, name, **self._zoo_kwargs())
+        with self._lock:
+            if (task, resolved) not in self._models:
+                self._models[(task, resolved)] = zoo.load(task, resolved, **self._zoo_kwargs())
+            return self._models[(task, resolved)]
+
+    def run(self, task: str, name: str, x_chw, tile: int | None = 512):
+        """Apply a zoo model to one C×H×W array (tiled, bounded memory)."""
+        from searched_models.infer import run_chw
+
+        module, _ = self.get(task, name)
+        return run_chw(module, x_chw, tile=tile)
+
+    def macs(self, task: str, name: str, height: int, width: int) -> int:
+        from searched_models.cost import spec_cost
+
+        _, card = self.get(task, name)
+        return int(round(spec_cost(card["spec"]).macs(height, width)))

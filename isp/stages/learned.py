@@ -1,0 +1,73 @@
+"""Learned pixel stages: a slot that runs a classical stage's variants or any zoo network for its task."""
+from __future__ import annotations
+
+import numpy as np
+
+from isp.errors import SettingError
+from isp.models import ModelCache
+from isp.rawimage import pack, unpack
+from isp.stages.base import Frame, Stage
+from isp.stages.denoise import estimate_noise
+
+
+def _chw(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(a, (2, 0, 1)), dtype=np.float32)
+
+
+def _hwc(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(a, (1, 2, 0)), dtype=np.float32)
+
+
+def denoise_network_input(mosaic: np.ndarray, pattern: str, shot: float, read: float) -> np.ndarray:
+    """Packed noisy planes (R, G1, G2, B) + their per-pixel noise σ = sqrt(shot·max(x,0) + read): 8×H/2×W/2.
+
+    Must match `searched_models.tasks.noisy_raw_pair`, which builds the training inputs the same way.
+    """
+    packed = pack(mosaic, pattern)
+    sigma = np.sqrt(shot * np.clip(packed, 0.0, None) + read).astype(np.float32)
+    return np.concatenate([_chw(packed), _chw(sigma)], axis=0)
+
+
+class LearnedSlot(Stage):
+    """Wraps a classical stage; variants are its own plus every zoo model of `task` (names or roles)."""
+
+    def __init__(self, classical: Stage, task: str, models: ModelCache):
+        self.classical = classical
+        self.task = task
+        self.models = models
+        self.name, self.takes, self.gives = classical.name, classical.takes, classical.gives
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(self.classical.variants) + tuple(self.models.names(self.task))
+
+    def check_variant(self, variant: str) -> None:
+        if variant in self.classical.variants:
+            return
+        try:
+            self.models.get(self.task, variant)
+        except SettingError as error:
+            raise SettingError(f"Stage '{self.name}': {error} Classical variants: "
+                               f"{', '.join(self.classical.variants)}.") from None
+
+    def network_input(self, frame: Frame) -> np.ndarray:
+        if self.task == "denoise_raw":
+            shot, read = frame.raw.noise or estimate_noise(frame.data, frame.raw.pattern)
+            return denoise_network_input(frame.data, frame.raw.pattern, shot, read)
+        return _chw(frame.data)
+
+    def run(self, frame: Frame, variant: str) -> Frame:
+        if variant in self.classical.variants:
+            return self.classical.run(frame, variant)
+        out = self.models.run(self.task, variant, self.network_input(frame))
+        if self.task == "denoise_raw":
+            return frame.with_data(unpack(_hwc(out), frame.raw.pattern), "raw")
+        return frame.with_data(np.clip(_hwc(out), 0.0, 1.0), self.gives)
+
+    def macs(self, frame: Frame, variant: str) -> int:
+        if variant in self.classical.variants:
+            return self.classical.macs(frame, variant)
+        h, w = frame.data.shape[:2]
+        if self.task == "denoise_raw":
+            h, w = h // 2, w // 2
+        return self.models.macs(self.task, variant, h, w)

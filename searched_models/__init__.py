@@ -1,0 +1,1 @@
+"""PixelNAS model zoo: one spec language, training, search, cost and evaluation."""

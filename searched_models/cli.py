@@ -1,0 +1,83 @@
+"""The `pixelnas` command line: ISP commands (process, demosaic-bench) and model-zoo commands (train, eval, …).
+
+This module is the one place that sees both packages: `isp` never imports training or search code.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from isp.errors import InputError
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a network of the zoo (heavy original, peer or searched)",
+                       description="Train a spec network on random patches of a folder of photos; checkpoints "
+                                   "into searched_models/zoo/<task>/<name>.safetensors and logs <name>.log.jsonl.")
+    p.add_argument("--task", required=True, choices=["denoise_raw", "sr_x2", "enhance"])
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--spec", help="a JSON spec file (or a zoo card)")
+    source.add_argument("--name", help="a shipped spec in searched_models/specs/<task>/")
+    p.add_argument("--as", dest="save_as", help="name to save under (default: the spec's name)")
+    p.add_argument("--role", default=None, choices=["heavy", "peer", "searched"],
+                   help="role written into the card (default: heavy for *_heavy/edsr_baseline specs, else peer)")
+    p.add_argument("--images", required=True, help="folder of training photos (searched recursively)")
+    p.add_argument("--val-images", help="folder of validation photos")
+    p.add_argument("--val-limit", type=int, default=8, help="use at most this many validation photos (default 8)")
+    p.add_argument("--steps", type=int, required=True, help="total optimisation steps (the cosine schedule's length)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--patch", type=int, help="crop size in network-input pixels (task default)")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--teacher", help="distil from this zoo model (e.g. heavy)")
+    p.add_argument("--distill-weight", type=float, default=0.5)
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast (only faster on CPUs with AVX512-BF16/AMX)")
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--ckpt-every", type=int, default=250)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the zoo")
+    p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args) -> int:
+    from searched_models import zoo
+    from searched_models.spec import load_spec
+    from searched_models.train import TrainConfig, train
+
+    spec = load_spec(args.spec) if args.spec else zoo.named_spec(args.task, args.name)
+    name = args.save_as or spec.get("name") or args.name
+    role = args.role or ("heavy" if name.endswith("_heavy") or name == "edsr_baseline" else "peer")
+    cfg = TrainConfig(task=args.task, name=name, spec=spec, images=args.images, steps=args.steps, role=role,
+                      val_images=args.val_images, val_limit=args.val_limit, batch=args.batch, patch=args.patch,
+                      lr=args.lr, teacher=args.teacher, distill_weight=args.distill_weight, bf16=args.bf16,
+                      val_every=args.val_every, ckpt_every=args.ckpt_every, seed=args.seed, threads=args.threads,
+                      **({"zoo_dir": args.zoo} if args.zoo else {}))
+    card = train(cfg, resume=args.resume)
+    print(json.dumps({k: card[k] for k in ("name", "task", "role", "params", "macs_per_input_pixel")}
+                     | {"validation": card["validation"], "steps_done": card["training"]["steps_done"]}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pixelnas", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    from isp import cli as isp_cli
+
+    isp_cli.add_commands(sub)
+    add_train(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as error:
+        print(f"pixelnas: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""One JSON architecture language and one builder for every network in the project.
+
+A spec is a plain dict (stored as JSON in each zoo card):
+
+    {"name": "...", "task": "sr_x2", "in_channels": 3, "out_channels": 3, "scale": 2,
+     "unshuffle": 1,                                  # pixel-unshuffle the input by 1, 2 or 4 first
+     "stem": {"channels": 64, "kernel": 3, "act": "none"},
+     "blocks": [{"type": "residual", "channels": 64, "kernel": 3, "act": "relu", "repeat": 16}, ...],
+     "body_skip": true,                               # EDSR long skip from stem output to body output
+     "tail": {"kernel": 3},                           # conv to out·r² channels + pixel shuffle by r = unshuffle·scale
+     "global_residual": "bicubic" | "input" | "none", # add the (upsampled) input to the output
+     "residual_channels": 3}                          # how many leading input channels the residual uses
+
+Block types (each may carry "repeat"): conv, dwsep (depthwise-separable, MobileNet), residual (EDSR block,
+Lim et al. 2017), inverted (MobileNetV2 inverted bottleneck, Sandler et al. 2018; "expand"), dynamic
+(CondConv/DyNet: "experts" kernels mixed per image from its global average, Yang et al. 2019), down (stride-2
+conv to "channels", pushes a U-Net skip) and up (conv + pixel shuffle ×2 to "channels", adds the last skip).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BLOCK_TYPES = ("conv", "dwsep", "residual", "inverted", "dynamic", "down", "up")
+ACTIVATIONS = ("relu", "leaky_relu", "prelu", "silu", "tanh", "none")
+RESIDUALS = ("bicubic", "input", "none")
+
+
+class SpecError(ValueError):
+    """A spec that cannot describe a valid network."""
+
+
+def activation(name: str, channels: int) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.2, inplace=True)
+    if name == "prelu":
+        return nn.PReLU(channels)
+    if name == "silu":
+        return nn.SiLU(inplace=True)
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "none":
+        return nn.Identity()
+    raise SpecError(f"unknown activation {name!r}; choose from {ACTIVATIONS}")
+
+
+def conv(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups)
+
+
+class ConvBlock(nn.Sequential):
+    def __init__(self, cin, cout, kernel, act):
+        super().__init__(conv(cin, cout, kernel), activation(act, cout))
+
+
+class DepthwiseSeparable(nn.Sequential):
+    def __init__(self, cin, cout, kernel, act):
+        super().__init__(conv(cin, cin, kernel, groups=cin), conv(cin, cout, 1), activation(act, cout))
+
+
+class ResidualBlock(nn.Module):
+    """EDSR residual block without batch norm (Lim et al., CVPRW 2017)."""
+
+    def __init__(self, channels, kernel, act, res_scale=1.0):
+        super().__init__()
+        self.body = nn.Sequential(conv(channels, channels, kernel), activation(act, channels),
+                                  conv(channels, channels, kernel))
+        self.res_scale = res_scale
+
+    def forward(self, x):
+        return x + self.body(x) * self.res_scale
+
+
+class InvertedBottleneck(nn.Module):
+    """MobileNetV2 inverted residual (Sandler et al., CVPR 2018), no batch norm."""
+
+    def __init__(self, cin, cout, kernel, act, expand):
+        super().__init__()
+        hidden = max(1, int(round(cin * expand)))
+        self.body = nn.Sequential(conv(cin, hidden, 1), activation(act, hidden),
+                                  conv(hidden, hidden, kernel, groups=hidden), activation(act, hidden),
+                                  conv(hidden, cout, 1))
+        self.residual = cin == cout
+
+    def forward(self, x):
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class DynamicConv(nn.Module):
+    """Dynamic convolution: K expert kernels mixed per image by a softmax over its global average.
+
+    CondConv (Yang et al., NeurIPS 2019) / DyNet (Zhang et al. 2020) / Dynamic Convolution (Chen et al., CVPR
+    2020). The mixed kernel is applied with one grouped convolution over the batch; residual when shapes allow.
+    """
+
+    def __init__(self, cin, cout, kernel, act, experts=4, temperature=1.0):
+        super().__init__()
+        self.cin, self.cout, self.kernel, self.experts = cin, cout, kernel, experts
+        self.route = nn.Linear(cin, experts)
+        self.weight = nn.Parameter(torch.randn(experts, cout * cin * kernel * kernel) * (2.0 / (cin * kernel * kernel)) ** 0.5)
+        self.bias = nn.Parameter(torch.zeros(experts, cout))
+        self.act = activation(act, cout)
+        self.temperature = temperature
+        self.residual = cin == cout
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        attention = torch.softmax(self.route(x.mean(dim=(2, 3))) / self.temperature, dim=1)   # B×K
+        weight = (attention @ self.weight).reshape(b * self.cout, self.cin, self.kernel, self.kernel)
+        bias = (attention @ self.bias).reshape(b * self.cout)
+        y = F.conv2d(x.reshape(1, b * c, h, w), weight, bias, padding=self.kernel // 2, groups=b)
+        y = self.act(y.reshape(b, self.cout, h, w))
+        return x + y if self.residual else y
+
+
+class Down(nn.Module):
+    def __init__(self, cin, cout, kernel, act):
+        super().__init__()
+        self.body = nn.Sequential(conv(cin, cout, kernel, stride=2), activation(act, cout))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Up(nn.Module):
+    def __init__(self, cin, cout, kernel, act):
+        super().__init__()
+        self.body = nn.Sequential(conv(cin, cout * 4, kernel), nn.PixelShuffle(2), activation(act, cout))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def expand_blocks(blocks: list[dict]) -> list[dict]:
+    """Unroll "repeat" so that each entry is one block."""
+    out = []
+    for block in blocks:
+        block = dict(block)
+        repeat = int(block.pop("repeat", 1))
+        out.extend(copy.deepcopy(block) for _ in range(repeat))
+    return out
+
+
+def normalise_spec(spec: dict) -> dict:
+    """Fill defaults and validate; returns a new dict. Raises SpecError with a readable message."""
+    s = copy.deepcopy(spec)
+    s.setdefault("name", "unnamed")
+    for key in ("task", "in_channels", "out_channels"):
+        if key not in s:
+            raise SpecError(f"spec needs {key!r}")
+    s.setdefault("scale", 1)
+    s.setdefault("unshuffle", 1)
+    s.setdefault("stem", {"channels": 32, "kernel": 3, "act": "relu"})
+    s["stem"].setdefault("kernel", 3)
+    s["stem"].setdefault("act", "relu")
+    s.setdefault("blocks", [])
+    s.setdefault("body_skip", False)
+    s.setdefault("tail", {"kernel": 3})
+    s["tail"].setdefault("kernel", 3)
+    s.setdefault("global_residual", "none")
+    s.setdefault("residual_channels", s["out_channels"])
+    if s["unshuffle"] not in (1, 2, 4):
+        raise SpecError("unshuffle must be 1, 2 or 4")
+    if s["global_residual"] not in RESIDUALS:
+        raise SpecError(f"global_residual must be one of {RESIDUALS}")
+    depth = 0
+    for block in s["blocks"]:
+        if block.get("type") not in BLOCK_TYPES:
+            raise SpecError(f"unknown block type {block.get('type')!r}; choose from {BLOCK_TYPES}")
+        block.setdefault("kernel", 3)
+        block.setdefault("act", "relu")
+        if block["kernel"] % 2 == 0:
+            raise SpecError("kernel sizes must be odd")
+        depth += block.get("repeat", 1) * (block["type"] == "down") - block.get("repeat", 1) * (block["type"] == "up")
+        if depth < 0:
+            raise SpecError("an 'up' block has no matching 'down' block")
+    if depth != 0:
+        raise SpecError("every 'down' block needs a matching 'up' block")
+    return s
+
+
+class SpecNet(nn.Module):
+    """The network a spec describes. forward(x) maps N×C_in×H×W → N×C_out×(H·scale)×(W·scale)."""
+
+    def __init__(self, spec: dict):
+        super().__init__()
+        self.spec = normalise_spec(spec)
+        s = self.spec
+        u = s["unshuffle"]
+        self.unshuffle = nn.PixelUnshuffle(u) if u > 1 else nn.Identity()
+        c = s["stem"]["channels"]
+        self.stem = ConvBlock(s["in_channels"] * u * u, c, s["stem"]["kernel"], s["stem"]["act"])
+        self.blocks = nn.ModuleList()
+        self.block_kinds = []
+        skip_channels = []
+        for block in expand_blocks(s["blocks"]):
+            kind, k, act = block["type"], block["kernel"], block["act"]
+            cout = block.get("channels", c)
+            if kind == "conv":
+                module = ConvBlock(c, cout, k, act)
+            elif kind == "dwsep":
+                module = DepthwiseSeparable(c, cout, k, act)
+            elif kind == "residual":
+                if cout != c:
+                    raise SpecError(f"a residual block keeps its channels ({c}), got {cout}")
+                module = ResidualBlock(c, k, act, block.get("res_scale", 1.0))
+            elif kind == "inverted":
+                module = InvertedBottleneck(c, cout, k, act, block.get("expand", 4))
+            elif kind == "dynamic":
+                module = DynamicConv(c, cout, k, act, block.get("experts", 4))
+            elif kind == "down":
+                skip_channels.append(c)
+                module = Down(c, cout, k, act)
+            else:  # up
+                cout = skip_channels.pop()
+                module = Up(c, cout, k, act)
+            self.blocks.append(module)
+            self.block_kinds.append(kind)
+            c = cout
+        r = u * s["scale"]
+        self.tail = nn.Sequential(conv(c, s["out_channels"] * r * r, s["tail"]["kernel"]),
+                                  nn.PixelShuffle(r) if r > 1 else nn.Identity())
+        self.body_channels_match = c == s["stem"]["channels"]
+
+    def forward(self, x):
+        s = self.spec
+        head = self.stem(self.unshuffle(x))
+        y = head
+        skips = []
+        for kind, block in zip(self.block_kinds, self.blocks):
+            if kind == "down":
+                skips.append(y)
+            y = block(y)
+            if kind == "up":
+                y = y + skips.pop()
+        if s["body_skip"] and self.body_channels_match:
+            y = y + head
+        out = self.tail(y)
+        residual = x[:, : s["residual_channels"]]
+        if s["global_residual"] == "bicubic":
+            out = out + F.interpolate(residual, scale_factor=s["scale"], mode="bicubic", align_corners=False)
+        elif s["global_residual"] == "input":
+            out = out + residual
+        return out
+
+
+def build(spec: dict) -> SpecNet:
+    """The one builder: spec dict → nn.Module."""
+    return SpecNet(spec)
+
+
+def load_spec(path: str | Path) -> dict:
+    with open(path) as f:
+        data = json.load(f)
+    return normalise_spec(data.get("spec", data))
+
+
+def spec_to_json(spec: dict) -> str:
+    return json.dumps(normalise_spec(spec), indent=2, sort_keys=True)

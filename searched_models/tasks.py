@@ -1,0 +1,171 @@
+"""The three learned pixel tasks: how training pairs are made from photos and how a prediction is scored.
+
+| task        | network input → output                                    | pairs made by                          |
+|-------------|------------------------------------------------------------|----------------------------------------|
+| denoise_raw | noisy packed RGGB (4 ch) + per-pixel noise σ (4 ch) → clean packed RGGB | isp.simulate.unprocess + ISO noise |
+| sr_x2       | sRGB LR → sRGB ×2                                          | bicubic ↓2 (isp.simulate.downscale_x2) |
+| enhance     | sRGB → sRGB                                                | isp local Laplacian reference operator |
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from isp import metrics
+from isp.rawimage import pack
+from isp.simulate import add_noise, crop_even, downscale_x2, iso_to_noise, random_params, unprocess
+
+TRAIN_ISO_RANGE = (100, 6400)
+VAL_ISO = 3200
+
+
+def to_chw(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(a, (2, 0, 1)), dtype=np.float32)
+
+
+def to_hwc(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(a, (1, 2, 0)), dtype=np.float32)
+
+
+def center_crop(image: np.ndarray, size: int | None, multiple: int = 2) -> np.ndarray:
+    h, w = image.shape[:2]
+    th, tw = (h, w) if size is None else (min(h, size), min(w, size))
+    th, tw = th // multiple * multiple, tw // multiple * multiple
+    y, x = (h - th) // 2 // multiple * multiple, (w - tw) // 2 // multiple * multiple
+    return image[y:y + th, x:x + tw]
+
+
+def noisy_raw_pair(photo: np.ndarray, rng: np.random.Generator, iso: float, random_camera: bool = True):
+    """Simulate one capture of `photo`: returns (network input 8×H/2×W/2, clean packed 4×H/2×W/2, raw).
+
+    The noise σ map is computed from the noisy observation (the clean signal is unknown at run time).
+    """
+    params = random_params(rng) if random_camera else None
+    clean_raw, _ = unprocess(photo, params=params, rng=rng)
+    shot, read = iso_to_noise(iso)
+    clean = clean_raw.normalised()
+    noisy = add_noise(clean, shot, read, rng)
+    noisy_packed = pack(noisy, clean_raw.pattern)
+    clean_packed = pack(clean, clean_raw.pattern)
+    sigma = noise_sigma(noisy_packed, shot, read)
+    x = np.concatenate([to_chw(noisy_packed), to_chw(sigma)], axis=0)
+    raw = clean_raw.with_(mosaic=noisy, noise=(shot, read), iso=int(iso))
+    return x, to_chw(clean_packed), raw
+
+
+def noise_sigma(noisy_packed: np.ndarray, shot: float, read: float) -> np.ndarray:
+    """Per-pixel noise standard deviation estimated from the noisy signal: sqrt(shot·max(x,0) + read)."""
+    return np.sqrt(shot * np.clip(noisy_packed, 0.0, None) + read).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Task:
+    """Base class: subclasses define how to prepare images, sample a batch and score a prediction."""
+
+    name: str
+    in_channels: int
+    out_channels: int
+    scale: int
+    patch: int                  # default training crop, in network-input pixels
+    val_crop: int | None        # validation crop of the photo (None = full image)
+
+    def prepare(self, images: list[np.ndarray]) -> list:
+        return images
+
+    def sample(self, rng: np.random.Generator, prepared: list, batch: int, patch: int):
+        raise NotImplementedError
+
+    def val_pairs(self, images: list[np.ndarray], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+        raise NotImplementedError
+
+    def score(self, prediction: np.ndarray, target: np.ndarray) -> float:
+        """Validation PSNR (dB) of a CHW prediction against its CHW target."""
+        return metrics.psnr(np.clip(prediction, 0, 1), target)
+
+
+class SuperResolution(Task):
+    def prepare(self, images):
+        pairs = []
+        for image in images:
+            hr = crop_even(image, 2)
+            pairs.append((downscale_x2(hr), hr))
+        return pairs
+
+    def sample(self, rng, prepared, batch, patch):
+        from searched_models.data import augment, random_crop
+
+        xs, ys = [], []
+        for _ in range(batch):
+            lr, hr = prepared[int(rng.integers(len(prepared)))]
+            lr, hr = augment(rng, random_crop(rng, [lr, hr], patch, [1, 2]))
+            xs.append(to_chw(lr))
+            ys.append(to_chw(hr))
+        return np.stack(xs), np.stack(ys)
+
+    def val_pairs(self, images, seed=0):
+        return [(to_chw(lr), to_chw(hr)) for lr, hr in self.prepare([center_crop(i, self.val_crop) for i in images])]
+
+    def score(self, prediction, target):
+        """Super-resolution protocol: PSNR on Y (BT.601) with `scale` pixels shaved at each border."""
+        return metrics.psnr_y(np.clip(to_hwc(prediction), 0, 1), to_hwc(target), shave=self.scale)
+
+
+class RawDenoise(Task):
+    def sample(self, rng, prepared, batch, patch):
+        from searched_models.data import augment, random_crop
+
+        xs, ys = [], []
+        lo, hi = math.log(TRAIN_ISO_RANGE[0]), math.log(TRAIN_ISO_RANGE[1])
+        for _ in range(batch):
+            photo = prepared[int(rng.integers(len(prepared)))]
+            (crop,) = augment(rng, random_crop(rng, [photo], patch * 2, [1]))
+            x, y, _ = noisy_raw_pair(crop, rng, float(math.exp(rng.uniform(lo, hi))))
+            xs.append(x)
+            ys.append(y)
+        return np.stack(xs), np.stack(ys)
+
+    def val_pairs(self, images, seed=0):
+        rng = np.random.default_rng(seed)
+        pairs = []
+        for image in images:
+            x, y, _ = noisy_raw_pair(center_crop(image, self.val_crop), rng, VAL_ISO, random_camera=False)
+            pairs.append((x, y))
+        return pairs
+
+
+class Enhance(Task):
+    def prepare(self, images):
+        from isp.stages.enhance import local_laplacian
+
+        return [(image, local_laplacian(image)) for image in images]
+
+    def sample(self, rng, prepared, batch, patch):
+        from searched_models.data import augment, random_crop
+
+        xs, ys = [], []
+        for _ in range(batch):
+            image, target = prepared[int(rng.integers(len(prepared)))]
+            image, target = augment(rng, random_crop(rng, [image, target], patch, [1, 1]))
+            xs.append(to_chw(image))
+            ys.append(to_chw(target))
+        return np.stack(xs), np.stack(ys)
+
+    def val_pairs(self, images, seed=0):
+        return [(to_chw(a), to_chw(b)) for a, b in self.prepare([center_crop(i, self.val_crop) for i in images])]
+
+
+TASKS: dict[str, Task] = {
+    "denoise_raw": RawDenoise("denoise_raw", in_channels=8, out_channels=4, scale=1, patch=64, val_crop=256),
+    "sr_x2": SuperResolution("sr_x2", in_channels=3, out_channels=3, scale=2, patch=48, val_crop=None),
+    "enhance": Enhance("enhance", in_channels=3, out_channels=3, scale=1, patch=96, val_crop=256),
+}
+
+
+def get_task(name: str) -> Task:
+    from isp.errors import SettingError
+
+    if name not in TASKS:
+        raise SettingError(f"Unknown task {name!r}; choose one of {', '.join(TASKS)}.")
+    return TASKS[name]

@@ -1,0 +1,255 @@
+"""`pixelnas train`: one recipe for every network (heavy originals, peers, searched models).
+
+Random patches with flips/rotations, L1 loss (plus L1 to a frozen teacher's output when distilling), Adam with
+cosine learning-rate decay, fp32 channels-last (bf16 autocast with fp32 master weights as an option), periodic validation, a checkpoint that
+resumes exactly where it stopped (weights + optimizer state in one safetensors file), and a JSONL log.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from searched_models import zoo
+from searched_models.cost import spec_cost
+from searched_models.data import load_folder
+from searched_models.infer import run_chw
+from searched_models.spec import build, normalise_spec
+from searched_models.tasks import get_task
+
+
+@dataclass
+class TrainConfig:
+    task: str
+    name: str
+    spec: dict
+    images: str
+    steps: int
+    role: str = "peer"
+    val_images: str | None = None
+    val_limit: int = 8
+    batch: int = 16
+    patch: int | None = None
+    lr: float = 2e-4
+    final_lr_ratio: float = 0.01
+    warmup: int = 100
+    teacher: str | None = None
+    distill_weight: float = 0.5
+    bf16: bool = False   # this CPU lacks AVX512-BF16: bf16 autocast measured 2-3x slower than fp32
+    val_every: int = 500
+    ckpt_every: int = 250
+    log_every: int = 25
+    seed: int = 0
+    threads: int | None = None
+    zoo_dir: str = str(zoo.ZOO_DIR)
+    command: str = field(default_factory=lambda: "pixelnas " + shlex.join(sys.argv[1:]))
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay from lr to lr·final_lr_ratio at cfg.steps (Loshchilov & Hutter 2017)."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict) -> None:
+    """Weights in fp32 under model.*, Adam moments in bf16 under optim.* (keeps the file small), meta as JSON."""
+    tensors = {f"model.{k}": v.detach().float().contiguous() for k, v in model.state_dict().items()}
+    if optimizer is not None:
+        names = {id(p): n for n, p in model.named_parameters()}
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                state = optimizer.state.get(p, {})
+                for key in ("exp_avg", "exp_avg_sq"):
+                    if key in state:
+                        tensors[f"optim.{names[id(p)]}.{key}"] = state[key].to(torch.bfloat16).contiguous()
+                if "step" in state:
+                    meta.setdefault("adam_step", float(state["step"]))
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta)})
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    from safetensors import safe_open
+
+    tensors = load_file(str(path))
+    model.load_state_dict(zoo.model_state(tensors))
+    with safe_open(str(path), "pt") as f:
+        meta = json.loads(f.metadata().get("meta", "{}"))
+    params = dict(model.named_parameters())
+    for name, p in params.items():
+        if f"optim.{name}.exp_avg" in tensors:
+            optimizer.state[p] = {
+                "step": torch.tensor(meta.get("adam_step", meta.get("step", 0))),
+                "exp_avg": tensors[f"optim.{name}.exp_avg"].float(),
+                "exp_avg_sq": tensors[f"optim.{name}.exp_avg_sq"].float(),
+            }
+    return meta
+
+
+def validate(model: torch.nn.Module, task, pairs) -> float:
+    model.eval()
+    scores = [task.score(run_chw(model, x, tile=None), y) for x, y in pairs]
+    model.train()
+    return float(np.mean(scores))
+
+
+class Progress:
+    """A tqdm bar on a terminal, plain lines (every `every` steps) otherwise."""
+
+    def __init__(self, total: int, start: int, every: int):
+        self.every = every
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+
+    def update(self, step: int, text: str) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(text)
+        elif step % self.every == 0:
+            print(f"step {step}: {text}", flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict:
+    """Train (or resume) one model; writes weights, card and log into the zoo. Returns the card."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    task = get_task(cfg.task)
+    spec = normalise_spec({**cfg.spec, "task": cfg.task, "name": cfg.name})
+    zoo_dir = Path(cfg.zoo_dir)
+    weights = zoo.weights_path(cfg.task, cfg.name, zoo_dir)
+    log_file = zoo.log_path(cfg.task, cfg.name, zoo_dir)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(cfg.seed)
+    model = build(spec).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    start, history = 0, {}
+    if resume and weights.exists():
+        meta = load_checkpoint(weights, model, optimizer)
+        start, history = int(meta.get("step", 0)), meta.get("history", {})
+        print(f"resuming {cfg.task}/{cfg.name} at step {start} of {cfg.steps}", flush=True)
+    elif weights.exists() and not resume:
+        from isp.errors import SettingError
+
+        raise SettingError(f"{weights} exists; pass --resume to continue it or choose another --name.")
+    teacher = None
+    if cfg.teacher:
+        teacher, _ = zoo.load(cfg.task, cfg.teacher, zoo_dir)
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+
+    print(f"loading training images from {cfg.images} …", flush=True)
+    prepared = task.prepare(load_folder(cfg.images))
+    val_pairs = task.val_pairs(load_folder(cfg.val_images, limit=cfg.val_limit), seed=0) if cfg.val_images else []
+    patch = cfg.patch or task.patch
+    cost = spec_cost(spec)
+    stop = {"now": False}
+
+    def request_stop(signum, frame):
+        stop["now"] = True
+        print(f"signal {signum}: saving a checkpoint at the end of this step", flush=True)
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def card(step: int, status: str) -> dict:
+        return {
+            "name": cfg.name, "task": cfg.task, "role": cfg.role, "spec": spec,
+            "params": cost.params, "macs_per_input_pixel": cost.macs_per_pixel,
+            "macs_per_input_mp": cost.macs_per_mp(),
+            "training": {"images": cfg.images, "steps": cfg.steps, "steps_done": step, "batch": cfg.batch,
+                         "patch": patch, "lr": cfg.lr, "teacher": cfg.teacher, "bf16": cfg.bf16, "seed": cfg.seed,
+                         "status": status, "log": log_file.name},
+            "validation": {"images": cfg.val_images, "limit": cfg.val_limit, "psnr": history.get("last_val"),
+                           "step": history.get("last_val_step"), "best_psnr": history.get("best_val")},
+            "provenance": {"command": cfg.command, "commit": git_commit()},
+            **({"search": cfg.spec.get("search")} if cfg.spec.get("search") else {}),
+        }
+
+    def checkpoint(step: int, status: str):
+        meta = {"step": step, "history": history, "config": {k: v for k, v in asdict(cfg).items() if k != "spec"}}
+        save_checkpoint(weights, model, optimizer if status != "done" else None, meta)
+        zoo.write_card(card(step, status), zoo_dir)
+
+    log = open(log_file, "a")
+    progress = Progress(cfg.steps, start, cfg.log_every)
+    model.train()
+    step = start
+    window, t_last = [], time.perf_counter()
+    try:
+        while step < cfg.steps and not stop["now"]:
+            rng = np.random.default_rng([cfg.seed, step])
+            lr = learning_rate(cfg, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x_np, y_np = task.sample(rng, prepared, cfg.batch, patch)
+            x = torch.from_numpy(x_np).to(memory_format=torch.channels_last)
+            y = torch.from_numpy(y_np)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                prediction = model(x)
+                target_t = None
+                if teacher is not None:
+                    with torch.no_grad():
+                        target_t = teacher(x)
+            prediction = prediction.float()
+            loss = F.l1_loss(prediction, y)
+            if target_t is not None:
+                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * F.l1_loss(prediction, target_t.float())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            window.append(float(loss))
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now = time.perf_counter()
+                entry = {"step": step, "loss": float(np.mean(window)), "lr": lr,
+                         "sec_per_step": (now - t_last) / len(window), "time": time.time()}
+                log.write(json.dumps(entry) + "\n")
+                log.flush()
+                window, t_last = [], now
+            if val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
+                score = validate(model, task, val_pairs)
+                history.update(last_val=score, last_val_step=step, best_val=max(score, history.get("best_val", -1e9)))
+                history.setdefault("curve", []).append([step, round(score, 4)])
+                log.write(json.dumps({"step": step, "val_psnr": score, "time": time.time()}) + "\n")
+                log.flush()
+                t_last = time.perf_counter()
+            progress.update(step, f"loss {float(loss):.4f} lr {lr:.2e}"
+                            + (f" val {history['last_val']:.2f} dB" if "last_val" in history else ""))
+            if step % cfg.ckpt_every == 0 and step < cfg.steps:
+                checkpoint(step, "training")
+    finally:
+        progress.close()
+        checkpoint(step, "done" if step >= cfg.steps else "training")
+        log.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return card(step, "done" if step >= cfg.steps else "training")

@@ -1,0 +1,96 @@
+"""The model zoo: `zoo/<task>/<name>.safetensors` (weights) + `<name>.json` (card). No pickle anywhere.
+
+A card holds the spec, the role (heavy | peer | searched), params, MACs, training data and steps, validation
+scores, and the exact command and commit that produced the weights. The safetensors file stores the weights
+under "model.*" and, while training is resumable, the optimizer state under "optim.*".
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from isp.errors import SettingError
+from searched_models.spec import build
+
+ZOO_DIR = Path(__file__).resolve().parent / "zoo"
+SPEC_DIR = Path(__file__).resolve().parent / "specs"
+ROLES = ("heavy", "peer", "searched")
+
+
+def card_path(task: str, name: str, zoo_dir: Path = ZOO_DIR) -> Path:
+    return Path(zoo_dir) / task / f"{name}.json"
+
+
+def weights_path(task: str, name: str, zoo_dir: Path = ZOO_DIR) -> Path:
+    return Path(zoo_dir) / task / f"{name}.safetensors"
+
+
+def log_path(task: str, name: str, zoo_dir: Path = ZOO_DIR) -> Path:
+    return Path(zoo_dir) / task / f"{name}.log.jsonl"
+
+
+def read_card(task: str, name: str, zoo_dir: Path = ZOO_DIR) -> dict:
+    with open(card_path(task, name, zoo_dir)) as f:
+        return json.load(f)
+
+
+def write_card(card: dict, zoo_dir: Path = ZOO_DIR) -> Path:
+    path = card_path(card["task"], card["name"], zoo_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def list_models(task: str, zoo_dir: Path = ZOO_DIR) -> list[dict]:
+    """Cards of every model of a task that has weights, sorted heavy → peers → searched, then by name."""
+    folder = Path(zoo_dir) / task
+    cards = []
+    for path in sorted(folder.glob("*.json")):
+        if weights_path(task, path.stem, zoo_dir).exists():
+            with open(path) as f:
+                cards.append(json.load(f))
+    order = {role: i for i, role in enumerate(ROLES)}
+    return sorted(cards, key=lambda c: (order.get(c.get("role"), 9), c["name"]))
+
+
+def resolve_name(task: str, name_or_role: str, zoo_dir: Path = ZOO_DIR) -> str:
+    """A role ("heavy", "searched") maps to the one model registered with it; names map to themselves."""
+    cards = list_models(task, zoo_dir)
+    if name_or_role in ("heavy", "searched"):
+        matches = [c["name"] for c in cards if c.get("role") == name_or_role]
+        if not matches:
+            raise SettingError(f"No {name_or_role!r} model is registered for task {task!r} yet.")
+        return matches[0]
+    if not any(c["name"] == name_or_role for c in cards):
+        known = ", ".join(c["name"] for c in cards) or "none"
+        raise SettingError(f"No model {name_or_role!r} for task {task!r}; known: {known}.")
+    return name_or_role
+
+
+def model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+
+
+def load(task: str, name_or_role: str, zoo_dir: Path = ZOO_DIR) -> tuple[torch.nn.Module, dict]:
+    """Build a zoo model from its card's spec and load its safetensors weights; returns (module in eval mode, card)."""
+    name = resolve_name(task, name_or_role, zoo_dir)
+    card = read_card(task, name, zoo_dir)
+    module = build(card["spec"])
+    module.load_state_dict(model_state(load_file(str(weights_path(task, name, zoo_dir)))))
+    module.eval()
+    return module, card
+
+
+def named_spec(task: str, name: str) -> dict:
+    """A spec shipped in `searched_models/specs/<task>/<name>.json` (heavy originals and peers)."""
+    path = SPEC_DIR / task / f"{name}.json"
+    if not path.exists():
+        known = ", ".join(p.stem for p in sorted((SPEC_DIR / task).glob("*.json"))) or "none"
+        raise SettingError(f"No spec named {name!r} for task {task!r}; known: {known}.")
+    with open(path) as f:
+        return json.load(f)
