@@ -60,6 +60,45 @@ def run_train(args) -> int:
     return 0
 
 
+def add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate classical, heavy, peers and searched models of a task",
+                       description="Print (and write as JSON) per model: role, params, MACs per input MP, "
+                                   "measured ms per MP, PSNR, SSIM, R = MACs(heavy)/MACs(model) and "
+                                   "G = (PSNR−PSNR_classical)/(PSNR_heavy−PSNR_classical). Deterministic per seed.")
+    p.add_argument("--task", required=True, choices=["denoise_raw", "sr_x2", "enhance"])
+    p.add_argument("--images", required=True, action="append",
+                   help="image folder(s), comma-separated or repeated; each is reported separately")
+    p.add_argument("--models", help="comma-separated: classical, heavy, searched, zoo names (default: all)")
+    p.add_argument("--iso", default="800,3200", help="ISOs for denoise_raw (default 800,3200)")
+    p.add_argument("--limit", type=int, help="at most this many images per folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="write the report as JSON here")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from searched_models.evaluate import evaluate, expand_folders, format_report
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = [m for m in args.models.split(",") if m] if args.models else None
+    isos = [int(float(i)) for i in args.iso.split(",") if i]
+    report = evaluate(args.task, expand_folders(args.images), models, isos, args.seed, args.limit,
+                      Path(args.zoo) if args.zoo else None, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_report(report))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pixelnas", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     isp_cli.add_commands(sub)
     add_train(sub)
+    add_eval(sub)
     return parser
 
 

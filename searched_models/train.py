@@ -227,7 +227,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             loss.backward()
             optimizer.step()
             step += 1
-            window.append(float(loss))
+            last_loss = loss.item()
+            window.append(last_loss)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()
                 entry = {"step": step, "loss": float(np.mean(window)), "lr": lr,
@@ -242,7 +243,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
                 log.write(json.dumps({"step": step, "val_psnr": score, "time": time.time()}) + "\n")
                 log.flush()
                 t_last = time.perf_counter()
-            progress.update(step, f"loss {float(loss):.4f} lr {lr:.2e}"
+            progress.update(step, f"loss {last_loss:.4f} lr {lr:.2e}"
                             + (f" val {history['last_val']:.2f} dB" if "last_val" in history else ""))
             if step % cfg.ckpt_every == 0 and step < cfg.steps:
                 checkpoint(step, "training")

@@ -1,0 +1,220 @@
+"""`pixelnas eval`: the one source of every quality / cost figure the app and README show.
+
+Per task and per image folder (and per ISO for denoise_raw): each model's params, MACs per input MP, measured
+ms per input MP, PSNR and SSIM, and relative to the heavy original R = MACs(heavy)/MACs(model) and
+G = (PSNR_model − PSNR_classical)/(PSNR_heavy − PSNR_classical). Deterministic for a given seed.
+
+Protocols: sr_x2 — HR cropped to even size, LR by bicubic ↓2, PSNR/SSIM on Y (BT.601) with 2 px shaved;
+denoise_raw — each photo unprocessed (default camera) with ISO noise, denoised, developed by the classical
+rest of the ISP, PSNR/SSIM of the final sRGB image against the photo; enhance — PSNR/SSIM on RGB against the
+local Laplacian reference operator applied to the photo.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from isp import metrics
+from isp.models import ModelCache
+from isp.pipeline import Pipeline
+from isp.power import PHOTO_12MP, PROFILES, VIDEO_1080P, energy_mj, power_mw
+from isp.simulate import crop_even, downscale_x2, unprocess
+from isp.stages.denoise import RawDenoise
+from isp.stages.enhance import Enhance, enhance_classical, local_laplacian
+from isp.stages.resize import SuperResolution, classical_sr
+from searched_models import zoo
+from searched_models.cost import measure_latency_ms, spec_cost
+from searched_models.data import list_images, load_folder
+from searched_models.infer import run_chw
+from searched_models.tasks import get_task, to_chw, to_hwc
+
+TIMING_SIZE = 256          # network-input side used for the latency measurement
+CLASSICAL_STAGE = {"denoise_raw": RawDenoise(), "sr_x2": SuperResolution(), "enhance": Enhance()}
+
+
+def input_pixels_for_output(task: str, output_hw: tuple[int, int]) -> float:
+    """Network-input pixels needed to produce an output of `output_hw` (packed pixels for raw, LR for ×2)."""
+    h, w = output_hw
+    return h * w / 4.0 if task in ("denoise_raw", "sr_x2") else float(h * w)
+
+
+def seed_for(seed: int, index: int, iso: int) -> int:
+    return int(np.random.SeedSequence([seed, index, iso]).generate_state(1)[0])
+
+
+def model_rows(task: str, names: list[str], cache: ModelCache) -> list[dict]:
+    """Static facts per model: role, params, MACs per input pixel, values moved per input pixel."""
+    rows = []
+    for name in names:
+        if name in ("classical", "reference"):
+            ops = CLASSICAL_STAGE[task].ops_per_pixel["classical" if name == "classical" else "reference"]
+            if task == "denoise_raw":
+                ops *= 4.0       # ops_per_pixel is per mosaic pixel; report per packed (network-input) pixel
+            channels = {"denoise_raw": 8, "sr_x2": 3 + 12, "enhance": 6}[task]
+            rows.append({"name": name, "role": name, "params": 0, "macs_per_pixel": ops, "macs_per_image": 0.0,
+                         "values_per_pixel": float(channels), "module": None})
+            continue
+        module, card = cache.get(task, name)
+        cost = spec_cost(card["spec"])
+        rows.append({"name": card["name"], "role": card.get("role", "peer"), "params": cost.params,
+                     "macs_per_pixel": cost.macs_per_pixel, "macs_per_image": cost.macs_per_image,
+                     "values_per_pixel": cost.activations_per_pixel, "module": module, "requested": name})
+    return rows
+
+
+def measure_ms_per_mp(task: str, row: dict, runs: int = 5) -> float:
+    """Median latency (after warm-up) on a TIMING_SIZE² network input, in ms per input megapixel."""
+    size = TIMING_SIZE
+    rng = np.random.default_rng(0)
+    if row["module"] is not None:
+        x = torch.from_numpy(rng.random((1, row["module"].spec["in_channels"], size, size), dtype=np.float32))
+        ms = measure_latency_ms(row["module"], x, runs=runs)
+    else:
+        image = rng.random((size, size, 3), dtype=np.float32)
+        if task == "denoise_raw":
+            from isp.rawimage import RawImage
+            from isp.stages.base import Frame
+
+            raw, _ = unprocess(rng.random((2 * size, 2 * size, 3), dtype=np.float32), iso=800)
+            frame = Frame(raw.normalised(), "raw", raw)
+            fn = lambda: RawDenoise().run(frame, "classical")  # noqa: E731
+        elif task == "sr_x2":
+            fn = lambda: classical_sr(image)  # noqa: E731
+        else:
+            fn = (lambda: enhance_classical(image)) if row["name"] == "classical" else (lambda: local_laplacian(image))
+        fn()
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - start) * 1000.0)
+        ms = statistics.median(times)
+    return ms / (size * size / 1e6)
+
+
+def predict_scores(task: str, row: dict, photos: list[np.ndarray], iso: int | None, seed: int,
+                   cache: ModelCache) -> tuple[float, float]:
+    """Mean PSNR and SSIM of one model over the photos of one folder."""
+    psnrs, ssims = [], []
+    for index, photo in enumerate(photos):
+        if task == "sr_x2":
+            hr = crop_even(photo, 2)
+            lr = downscale_x2(hr)
+            out = classical_sr(lr) if row["module"] is None else np.clip(to_hwc(run_chw(row["module"], to_chw(lr))), 0, 1)
+            psnrs.append(metrics.psnr_y(out, hr, shave=2))
+            ssims.append(metrics.ssim_y(out, hr, shave=2))
+        elif task == "enhance":
+            target = local_laplacian(photo)
+            out = enhance_classical(photo) if row["module"] is None else \
+                np.clip(to_hwc(run_chw(row["module"], to_chw(photo))), 0, 1)
+            psnrs.append(metrics.psnr(out, target))
+            ssims.append(metrics.ssim(out, target))
+        else:
+            raw, truth = unprocess(photo, iso=iso, seed=seed_for(seed, index, iso))
+            variant = "classical" if row["module"] is None else row["requested"]
+            out = Pipeline({"denoise_raw": variant}, cache).run(raw, keep_intermediates=False).image
+            psnrs.append(metrics.psnr(out, truth))
+            ssims.append(metrics.ssim(out, truth))
+    return float(np.mean(psnrs)), float(np.mean(ssims))
+
+
+def relative(rows: list[dict], key: str = "psnr") -> None:
+    """Fill R and G in place (needs a classical and a heavy row)."""
+    classical = next((r for r in rows if r["role"] == "classical"), None)
+    heavy = next((r for r in rows if r["role"] == "heavy"), None)
+    for r in rows:
+        r["R"] = (heavy["macs_per_input_mp"] / r["macs_per_input_mp"]) if heavy and r["macs_per_input_mp"] else None
+        gain = (heavy[key] - classical[key]) if heavy and classical and r.get(key) is not None else None
+        r["G"] = (r[key] - classical[key]) / gain if gain else None
+
+
+def evaluate(task: str, folders: list[str], models: list[str] | None = None, isos: list[int] | None = None,
+             seed: int = 0, limit: int | None = None, zoo_dir: Path | None = None, progress=print) -> dict:
+    """Evaluate `models` on every folder (and ISO); returns the JSON-ready report."""
+    get_task(task)
+    cache = ModelCache(zoo_dir)
+    if models is None:
+        models = ["classical"] + [c["name"] for c in zoo.list_models(task, **({"zoo_dir": zoo_dir} if zoo_dir else {}))]
+    rows = model_rows(task, models, cache)
+    if task == "enhance" and not any(r["name"] == "reference" for r in rows):
+        rows += model_rows(task, ["reference"], cache)
+    for row in rows:
+        row["macs_per_input_mp"] = row["macs_per_pixel"] * 1e6 + row["macs_per_image"]
+        progress(f"timing {row['name']} …")
+        row["ms_per_mp"] = measure_ms_per_mp(task, row)
+        row["energy"] = {}
+        for name in PROFILES:
+            photo_px = input_pixels_for_output(task, PHOTO_12MP)
+            video_px = input_pixels_for_output(task, VIDEO_1080P)
+            row["energy"][name] = {
+                "mj_per_12mp_photo": energy_mj(row["macs_per_pixel"] * photo_px + row["macs_per_image"],
+                                               row["values_per_pixel"] * photo_px, name),
+                "mw_at_30fps_1080p": power_mw(energy_mj(row["macs_per_pixel"] * video_px + row["macs_per_image"],
+                                                        row["values_per_pixel"] * video_px, name)),
+            }
+    iso_list = (isos or [800, 3200]) if task == "denoise_raw" else [None]
+    groups = []
+    for folder in folders:
+        photos = load_folder(folder, limit=limit, min_side=16)
+        for iso in iso_list:
+            group_rows = []
+            for row in rows:
+                if row["name"] == "reference":
+                    continue
+                progress(f"{Path(folder).name}{'' if iso is None else f' ISO {iso}'}: {row['name']} …")
+                psnr, ssim = predict_scores(task, row, photos, iso, seed, cache)
+                group_rows.append({"name": row["name"], "role": row["role"], "psnr": psnr, "ssim": ssim,
+                                   "macs_per_input_mp": row["macs_per_input_mp"]})
+            relative(group_rows)
+            groups.append({"folder": str(folder), "set": Path(folder).name, "iso": iso, "images": len(photos),
+                           "rows": group_rows})
+    summary = []
+    for row in rows:
+        entry = {k: row[k] for k in ("name", "role", "params", "macs_per_input_mp", "ms_per_mp", "energy")}
+        scores = [r for g in groups for r in g["rows"] if r["name"] == row["name"]]
+        entry["psnr"] = float(np.mean([s["psnr"] for s in scores])) if scores else None
+        entry["ssim"] = float(np.mean([s["ssim"] for s in scores])) if scores else None
+        summary.append(entry)
+    relative([s for s in summary if s["psnr"] is not None])
+    heavy = next((s for s in summary if s["role"] == "heavy"), None)
+    for s in summary:
+        s.setdefault("R", (heavy["macs_per_input_mp"] / s["macs_per_input_mp"]) if heavy and s["macs_per_input_mp"] else None)
+        s.setdefault("G", None)
+        s["ms_ratio_heavy"] = (heavy["ms_per_mp"] / s["ms_per_mp"]) if heavy and s["ms_per_mp"] else None
+    return {"task": task, "folders": [str(f) for f in folders], "isos": iso_list if task == "denoise_raw" else None,
+            "seed": seed, "timing_input": TIMING_SIZE, "threads": torch.get_num_threads(),
+            "energy_note": "estimated from published per-operation energies (isp/power.py)",
+            "groups": groups, "summary": summary}
+
+
+def format_report(report: dict) -> str:
+    """Printable tables: one per folder/ISO, then the summary with cost columns."""
+    lines = []
+    for g in report["groups"]:
+        title = f"{report['task']} — {g['set']} ({g['images']} images)" + (f", ISO {g['iso']}" if g["iso"] else "")
+        lines += ["", title, f"{'model':<18}{'role':<10}{'PSNR':>8}{'SSIM':>8}{'R':>9}{'G':>7}"]
+        for r in g["rows"]:
+            lines.append(f"{r['name']:<18}{r['role']:<10}{r['psnr']:>8.2f}{r['ssim']:>8.4f}"
+                         f"{_fmt(r['R'], '{:>9.1f}', 9)}{_fmt(r['G'], '{:>7.2f}', 7)}")
+    lines += ["", f"{report['task']} — summary (mean over sets; energy estimated, npu_int8, 12 MP photo)",
+              f"{'model':<18}{'role':<10}{'params':>9}{'GMAC/MP':>9}{'ms/MP':>9}{'PSNR':>8}{'R':>9}{'G':>7}{'mJ':>9}"]
+    for s in report["summary"]:
+        lines.append(f"{s['name']:<18}{s['role']:<10}{s['params']:>9d}{s['macs_per_input_mp'] / 1e9:>9.3f}"
+                     f"{s['ms_per_mp']:>9.1f}{_fmt(s['psnr'], '{:>8.2f}', 8)}{_fmt(s['R'], '{:>9.1f}', 9)}"
+                     f"{_fmt(s['G'], '{:>7.2f}', 7)}{s['energy']['npu_int8']['mj_per_12mp_photo']:>9.2f}")
+    return "\n".join(lines)
+
+
+def _fmt(value, pattern: str, width: int) -> str:
+    return " " * (width - 1) + "–" if value is None else pattern.format(value)
+
+
+def expand_folders(values: list[str]) -> list[str]:
+    folders = [f for v in values for f in v.split(",") if f]
+    for f in folders:
+        list_images(f)          # raises a clear InputError for a missing or empty folder
+    return folders

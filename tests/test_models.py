@@ -1,0 +1,143 @@
+"""Model zoo: spec language, builder, cost cross-check, tiling, loading, training with resume, eval schema."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from isp.io import load_image, save_image
+from searched_models import zoo
+from searched_models.cost import counted_macs, spec_cost
+from searched_models.infer import receptive_radius, run_chw, stride_multiple
+from searched_models.spec import SpecError, build, normalise_spec, spec_to_json
+
+SPEC_FILES = sorted(zoo.SPEC_DIR.glob("*/*.json"))
+TINY = {"name": "tiny", "task": "sr_x2", "in_channels": 3, "out_channels": 3, "scale": 2,
+        "stem": {"channels": 8}, "blocks": [{"type": "residual", "repeat": 1}], "global_residual": "bicubic"}
+EVERY_BLOCK = {"name": "all_blocks", "task": "denoise_raw", "in_channels": 8, "out_channels": 4, "unshuffle": 2,
+               "stem": {"channels": 12, "act": "prelu"},
+               "blocks": [{"type": "conv", "channels": 12, "kernel": 5}, {"type": "dwsep", "channels": 16},
+                          {"type": "residual", "act": "leaky_relu"}, {"type": "down", "channels": 24},
+                          {"type": "inverted", "channels": 24, "expand": 2, "act": "silu"},
+                          {"type": "dynamic", "channels": 24, "experts": 3}, {"type": "up", "act": "prelu"},
+                          {"type": "conv", "channels": 16, "act": "tanh"}],
+               "global_residual": "input", "residual_channels": 4}
+
+
+def zoo_cards():
+    return [(task.name, p.stem) for task in sorted(zoo.ZOO_DIR.glob("*")) if task.is_dir()
+            for p in sorted(task.glob("*.json")) if zoo.weights_path(task.name, p.stem).exists()]
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_shipped_specs_round_trip_and_match_flop_counter(path):
+    spec = json.loads(path.read_text())
+    again = json.loads(spec_to_json(spec))
+    assert normalise_spec(again) == normalise_spec(spec)
+    model = build(spec).eval()
+    x = torch.rand(1, spec["in_channels"], 32, 48)
+    y = model(x)
+    assert y.shape == (1, spec["out_channels"], 32 * spec.get("scale", 1), 48 * spec.get("scale", 1))
+    cost = spec_cost(spec)
+    assert cost.params == sum(p.numel() for p in model.parameters())
+    assert abs(counted_macs(model, x) - cost.macs(32, 48)) <= 0.01 * cost.macs(32, 48)
+
+
+def test_every_block_type_builds_and_its_macs_match_exactly():
+    model = build(EVERY_BLOCK).eval()
+    x = torch.rand(2, 8, 40, 24)
+    assert model(x).shape == (2, 4, 40, 24)
+    cost = spec_cost(EVERY_BLOCK)
+    assert counted_macs(model, x) == pytest.approx(2 * cost.macs(40, 24), rel=1e-9)
+    assert cost.params == sum(p.numel() for p in model.parameters())
+
+
+def test_heavy_originals_meet_the_mac_floors():
+    per_input = {p.parent.name + "/" + p.stem: spec_cost(json.loads(p.read_text())).macs_per_pixel for p in SPEC_FILES}
+    assert per_input["sr_x2/edsr_baseline"] >= 500e3                # per LR pixel
+    assert per_input["denoise_raw/resnet_heavy"] / 4 >= 100e3       # per sensor pixel (input is packed 2×2)
+    assert per_input["enhance/resnet_heavy"] >= 300e3               # per pixel
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"task": "x", "in_channels": 3}, "out_channels"),
+    ({**TINY, "blocks": [{"type": "teleport"}]}, "unknown block type"),
+    ({**TINY, "blocks": [{"type": "down"}]}, "matching 'up'"),
+    ({**TINY, "blocks": [{"type": "conv", "kernel": 4}]}, "odd"),
+    ({**TINY, "unshuffle": 3}, "unshuffle"),
+])
+def test_invalid_specs_are_rejected_with_a_reason(bad, message):
+    with pytest.raises(SpecError, match=message):
+        build(bad)
+
+
+def test_tiled_inference_equals_untiled():
+    spec = {"name": "t", "task": "enhance", "in_channels": 3, "out_channels": 3, "unshuffle": 2,
+            "stem": {"channels": 8}, "blocks": [{"type": "residual"}, {"type": "down", "channels": 12},
+                                                {"type": "conv", "channels": 12}, {"type": "up"}],
+            "global_residual": "input"}
+    torch.manual_seed(0)
+    model = build(spec).eval()
+    x = np.random.default_rng(0).random((3, 150, 203), dtype=np.float32)
+    whole = run_chw(model, x, tile=None)
+    tiled = run_chw(model, x, tile=48)
+    assert whole.shape == tiled.shape == (3, 150, 203)
+    assert np.abs(whole - tiled).max() < 1e-4
+    assert stride_multiple(spec) == 4 and receptive_radius(spec) > 10
+
+
+@pytest.mark.parametrize("task_name", [c for c in zoo_cards()], ids=lambda c: "/".join(c))
+def test_every_zoo_entry_loads_and_its_card_is_consistent(task_name):
+    task, name = task_name
+    model, card = zoo.load(task, name)
+    assert card["task"] == task and card["name"] == name and card["role"] in zoo.ROLES
+    cost = spec_cost(card["spec"])
+    assert card["params"] == cost.params == sum(p.numel() for p in model.parameters())
+    x = torch.rand(1, card["spec"]["in_channels"], 16, 16)
+    assert abs(counted_macs(model, x) - cost.macs(16, 16)) <= 0.01 * cost.macs(16, 16)
+    for key in ("command", "commit"):
+        assert card["provenance"][key]
+    assert zoo.log_path(task, name).exists()
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory, assets_dir):
+    folder = tmp_path_factory.mktemp("photos")
+    for name in ("astronaut_nasa.png", "text_chart.png"):
+        save_image(folder / name, load_image(assets_dir / name)[:192, :192])
+    return folder
+
+
+def test_training_smoke_with_resume_and_eval_schema(tmp_path, photo_folder):
+    from searched_models.evaluate import evaluate
+    from searched_models.train import TrainConfig, train
+
+    cfg = dict(task="sr_x2", name="tiny", spec=TINY, images=str(photo_folder), val_images=str(photo_folder),
+               batch=2, patch=24, val_every=10, ckpt_every=5, log_every=5, zoo_dir=str(tmp_path), threads=1,
+               role="heavy", warmup=2)
+    card = train(TrainConfig(steps=10, **cfg))
+    assert card["training"]["steps_done"] == 10 and card["validation"]["psnr"] > 20
+    card = train(TrainConfig(steps=20, **cfg), resume=True)
+    assert card["training"]["steps_done"] == 20
+    log = [json.loads(line) for line in (tmp_path / "sr_x2" / "tiny.log.jsonl").read_text().splitlines()]
+    steps = [e["step"] for e in log if "loss" in e]
+    assert steps == [5, 10, 15, 20]                           # resumed at 10, no step repeated or lost
+    assert [e["step"] for e in log if "val_psnr" in e] == [10, 20]
+    with pytest.raises(Exception, match="resume"):
+        train(TrainConfig(steps=30, **cfg))                   # refuses to overwrite without --resume
+    model, loaded = zoo.load("sr_x2", "heavy", zoo_dir=tmp_path)
+    assert loaded["name"] == "tiny"
+
+    report = evaluate("sr_x2", [str(photo_folder)], ["classical", "tiny"], zoo_dir=tmp_path, progress=lambda m: None)
+    json.dumps(report)
+    assert set(report) >= {"task", "folders", "seed", "groups", "summary"}
+    rows = {r["name"]: r for r in report["summary"]}
+    assert set(rows) == {"classical", "tiny"}
+    for row in rows.values():
+        assert set(row) >= {"role", "params", "macs_per_input_mp", "ms_per_mp", "psnr", "ssim", "R", "G", "energy"}
+        assert row["energy"]["npu_int8"]["mj_per_12mp_photo"] > 0
+    assert rows["tiny"]["R"] == 1.0 and rows["tiny"]["G"] == pytest.approx(1.0)
+    assert rows["classical"]["G"] == pytest.approx(0.0)
+    again = evaluate("sr_x2", [str(photo_folder)], ["classical", "tiny"], zoo_dir=tmp_path, progress=lambda m: None)
+    assert [r["psnr"] for r in again["summary"]] == [r["psnr"] for r in report["summary"]]
