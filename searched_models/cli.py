@@ -10,6 +10,10 @@ import sys
 
 from isp.errors import InputError
 
+# Training recipes by name. "light" is the one recipe every peer and every searched model gets (same data,
+# steps, batch, learning rate), so that their comparison is about architecture only.
+RECIPES = {"light": {"steps": 4000, "batch": 16, "lr": 5e-4}}
+
 
 def add_train(sub) -> None:
     p = sub.add_parser("train", help="train a network of the zoo (heavy original, peer or searched)",
@@ -25,10 +29,12 @@ def add_train(sub) -> None:
     p.add_argument("--images", required=True, help="folder of training photos (searched recursively)")
     p.add_argument("--val-images", help="folder of validation photos")
     p.add_argument("--val-limit", type=int, default=8, help="use at most this many validation photos (default 8)")
-    p.add_argument("--steps", type=int, required=True, help="total optimisation steps (the cosine schedule's length)")
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--recipe", choices=sorted(RECIPES), help="named settings shared by peers and searched "
+                   "models (" + "; ".join(f"{k}: {v}" for k, v in RECIPES.items()) + "); explicit flags override")
+    p.add_argument("--steps", type=int, help="total optimisation steps (the cosine schedule's length)")
+    p.add_argument("--batch", type=int)
     p.add_argument("--patch", type=int, help="crop size in network-input pixels (task default)")
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr", type=float)
     p.add_argument("--teacher", help="distil from this zoo model (e.g. heavy)")
     p.add_argument("--distill-weight", type=float, default=0.5)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (only faster on CPUs with AVX512-BF16/AMX)")
@@ -46,12 +52,18 @@ def run_train(args) -> int:
     from searched_models.spec import load_spec
     from searched_models.train import TrainConfig, train
 
+    recipe = RECIPES.get(args.recipe, {})
+    steps = args.steps or recipe.get("steps")
+    if not steps:
+        from isp.errors import SettingError
+
+        raise SettingError("Give --steps N or a --recipe.")
     spec = load_spec(args.spec) if args.spec else zoo.named_spec(args.task, args.name)
     name = args.save_as or spec.get("name") or args.name
     role = args.role or ("heavy" if name.endswith("_heavy") or name == "edsr_baseline" else "peer")
-    cfg = TrainConfig(task=args.task, name=name, spec=spec, images=args.images, steps=args.steps, role=role,
-                      val_images=args.val_images, val_limit=args.val_limit, batch=args.batch, patch=args.patch,
-                      lr=args.lr, teacher=args.teacher, distill_weight=args.distill_weight, bf16=args.bf16,
+    cfg = TrainConfig(task=args.task, name=name, spec=spec, images=args.images, steps=steps, role=role,
+                      val_images=args.val_images, val_limit=args.val_limit, batch=args.batch or recipe.get("batch", 16),
+                      patch=args.patch, lr=args.lr or recipe.get("lr", 2e-4), teacher=args.teacher, distill_weight=args.distill_weight, bf16=args.bf16,
                       val_every=args.val_every, ckpt_every=args.ckpt_every, seed=args.seed, threads=args.threads,
                       **({"zoo_dir": args.zoo} if args.zoo else {}))
     card = train(cfg, resume=args.resume)
