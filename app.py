@@ -1,64 +1,460 @@
-"""PixelNAS demo app (Gradio). Thin: widgets → isp calls → images and tables.
+"""PixelNAS demo app (Gradio 6, native components only). Thin: widgets → isp.compare / isp.report → outputs.
 
-The full comparison UI (heavy vs searched, search and benchmark tabs) is tracked in the app issue; this first
-version develops an uploaded photo or RAW through the classical ISP and reports per-stage timing and quality.
+Tabs: Camera (develop one photo or RAW with several variants of the learned stages, side by side), Search (the
+logged NAS trials' Pareto front and the searched model's blocks), Benchmark (eval-style tables over a set of
+photos + a downloadable HTML/CSV report). One public API endpoint, `/process`.
+
+    python app.py [--host 127.0.0.1] [--port 7860]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
 
 import gradio as gr
+import numpy as np
+import pandas as pd
+from PIL import Image
 
-from isp.capture import load_capture
+from isp import compare, report
 from isp.errors import InputError
-from isp.pipeline import Pipeline, score_against
+from isp.models import ModelCache
+from isp.pipeline import LEARNED_STAGES
+from isp.power import DEFAULT_PROFILE, PROFILES
+from isp.raw import is_raw_filename
 
-ISO_CHOICES = [100, 400, 800, 1600, 3200, 6400]
+ROOT = Path(__file__).resolve().parent
+ASSETS = ROOT / "assets"
+ISO_CHOICES = [100, 200, 400, 800, 1600, 3200, 6400]
+SIZE_CHOICES = ["256", "512", "1024", "full"]
+DEFAULT_SIZE = "1024"
+DEFAULT_VARIANTS = ["heavy", "searched"]
+MAX_FILE_SIZE = "200mb"
+CONCURRENCY, QUEUE_SIZE = 2, 64
+EXAMPLES = sorted(p for p in ASSETS.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".dng")) \
+    if ASSETS.is_dir() else []
+PHOTO_EXAMPLES = [p for p in EXAMPLES if not is_raw_filename(p)]
+INTRO = """# PixelNAS — a phone camera pipeline, heavy vs searched
+Upload a **photo** (it becomes a simulated sensor capture at the chosen ISO, and stays as ground truth) or a
+**camera RAW** (DNG, CR2, NEF, ARW, RAF, …), or pick a shipped example. Every number comes from the real pipeline
+on this machine; energy and power are **estimated** from published per-operation energies."""
 
 
-def develop(path: str | None, iso: int, zoom: bool, enhance: bool, demosaic: str):
-    if not path:
-        raise gr.Error("Upload a photo or a camera RAW file first.")
+OUT_DIR = Path(tempfile.gettempdir()) / "pixelnas_app"
+OUT_MAX_AGE_S = 3600
+
+
+def _png(image: np.ndarray) -> str:
+    """Write a uint8 image to a fresh PNG file and return its path.
+
+    Images are handed to Gradio as unique files rather than arrays: Gradio caches arrays under a content hash
+    and rewrites that file in place, so two users developing the same example at once could download a
+    half-written picture; files are copied into its cache atomically.
+    """
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(suffix=".png", dir=OUT_DIR)
+    with os.fdopen(fd, "wb") as f:
+        Image.fromarray(image).save(f, format="PNG", compress_level=1)
+    return path
+
+
+def _prune_outputs(max_age_s: float = OUT_MAX_AGE_S) -> None:
+    """Delete this app's output files older than `max_age_s` (Gradio keeps its own cached copies)."""
+    if not OUT_DIR.is_dir():
+        return
+    cutoff = time.time() - max_age_s
+    for path in OUT_DIR.glob("*.png"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            pass
+
+
+def _size(size: str | int | None) -> int | None:
+    if size in (None, "", "full"):
+        return None
     try:
-        capture = load_capture(path, iso=iso, zoom=zoom, long_side=1024)
-        config = {"demosaic": demosaic, "sr_x2": "classical" if zoom else None,
-                  "enhance": "classical" if enhance else None}
-        result = Pipeline(config).run(capture.raw)
-    except InputError as error:
-        raise gr.Error(str(error)) from None
-    rows = [[r.stage, r.variant, round(r.ms, 1), round(r.macs / 1e6, 2)] for r in result.reports]
-    scores = score_against(result, capture.truth) if capture.truth is not None else None
-    summary = ("RAW file: no ground truth. " + " ".join(capture.notes)) if scores is None else \
-        "vs the photo: " + ", ".join(f"{k} {v}" for k, v in scores.items())
-    return result.image, rows, summary
+        return int(size)
+    except (TypeError, ValueError):
+        raise gr.Error(f"Processing size must be one of {', '.join(SIZE_CHOICES)}, not {size!r}.") from None
 
 
-def build_app() -> gr.Blocks:
-    with gr.Blocks(title="PixelNAS") as demo:
-        gr.Markdown("# PixelNAS — a simulated phone ISP\nUpload a photo (simulated sensor capture) or a camera RAW.")
-        with gr.Row():
-            with gr.Column():
-                upload = gr.File(label="Photo or RAW", type="filepath")
-                iso = gr.Dropdown(ISO_CHOICES, value=800, label="ISO")
-                zoom = gr.Checkbox(label="×2 zoom")
-                enhance = gr.Checkbox(label="Enhance")
-                demosaic = gr.Dropdown(["bilinear", "malvar", "menon"], value="malvar", label="Demosaic")
-                run = gr.Button("Develop", variant="primary")
-            with gr.Column():
-                image = gr.Image(label="Result", type="numpy")
-                table = gr.Dataframe(headers=["stage", "variant", "ms", "MMACs"], label="Stages")
-                summary = gr.Markdown()
-        run.click(develop, [upload, iso, zoom, enhance, demosaic], [image, table, summary], api_name="process")
+def _settings(iso, zoom, enhance, demosaic, size, variants, device) -> compare.Settings:
+    return compare.Settings(iso=int(iso), zoom=bool(zoom), enhance=bool(enhance), demosaic=demosaic,
+                            long_side=_size(size), variants=tuple(variants or ()), device=device)
+
+
+def _file_path(upload) -> str:
+    path = upload if isinstance(upload, str) else getattr(upload, "name", None) or (upload or {}).get("path")
+    if not path:
+        raise gr.Error("Upload a photo or a camera RAW file first (or click one of the examples).")
+    return path
+
+
+def _friendly(error: Exception) -> gr.Error:
+    if isinstance(error, InputError):
+        return gr.Error(str(error))
+    if isinstance(error, MemoryError):
+        return gr.Error("The image is too large to process on this server; choose a smaller processing size.")
+    return gr.Error(f"Processing failed ({type(error).__name__}: {error}). The server is still running.")
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows) if rows else pd.DataFrame({"": []})
+
+
+def _notes_md(comparison: compare.Comparison) -> str:
+    lines = []
+    if comparison.target_label:
+        lines.append(f"Scores are against **{comparison.target_label}**.")
+    lines += [f"- {n}" for n in comparison.notes]
+    if not comparison.done:
+        pending = [p.label for p in comparison.plans[len(comparison.runs):]]
+        lines.append(f"**Still running:** {', '.join(pending)} — the results above are already final.")
+    return "\n".join(lines)
+
+
+def _slider(comparison: compare.Comparison):
+    """(A, B) for the ImageSlider: reference ↔ candidate when both exist, else ground truth ↔ first result."""
+    ref, cand = comparison.run(comparison.reference_label), comparison.run(comparison.candidate_label or "")
+    if ref is not None and cand is not None:
+        return (_png(compare.to_uint8(ref.result.image)), _png(compare.to_uint8(cand.result.image))), \
+            f"{ref.label} ↔ {cand.label}"
+    first = comparison.runs[-1]
+    if comparison.target is not None:
+        truth = compare.crop_to(comparison.target, first.result.image.shape)
+        return (_png(compare.to_uint8(truth)), _png(compare.to_uint8(first.result.image))), \
+            f"ground truth ↔ {first.label}"
+    path = _png(compare.to_uint8(first.result.image))
+    return (path, path), f"{first.label}"
+
+
+def _files(items: list[tuple[np.ndarray, str]]) -> list[tuple[str, str]]:
+    return [(_png(image), label) for image, label in items]
+
+
+def camera_outputs(comparison: compare.Comparison, cx: float, cy: float, crop: int):
+    sources = compare.crop_sources(comparison)
+    pair, label = _slider(comparison)
+    strip = [item for run in comparison.runs for item in compare.stage_strip(run)]
+    picker = _png(compare.mark_crop(sources[0][0], cx / 100, cy / 100, crop))
+    return (gr.ImageSlider(value=pair, label=f"A ↔ B: {label}", format="png"), picker,
+            _files(compare.zoom_crops(sources, cx / 100, cy / 100, crop)), _files(strip),
+            _table(compare.metrics_rows(comparison)), _table(compare.stage_rows(comparison)),
+            compare.headline(comparison), _notes_md(comparison), sources)
+
+
+def make_camera_handler(models: ModelCache):
+    def run_camera(upload, iso, zoom, enhance, demosaic, size, variants, device, cx, cy, crop,
+                   progress=gr.Progress()):
+        path = _file_path(upload)
+        _prune_outputs()
+        try:
+            settings = _settings(iso, zoom, enhance, demosaic, size, variants, device)
+            for comparison in compare.compare_file(path, settings, models, progress=progress):
+                yield camera_outputs(comparison, cx, cy, crop)
+        except gr.Error:
+            raise
+        except Exception as error:  # noqa: BLE001 - every failure becomes a message; the server keeps serving
+            raise _friendly(error) from None
+    return run_camera
+
+
+def make_api_handler(models: ModelCache):
+    def process(upload, iso=800, zoom=False, enhance=False, demosaic="malvar", size=DEFAULT_SIZE,
+                variants=DEFAULT_VARIANTS, device=DEFAULT_PROFILE, progress=gr.Progress()):
+        """Develop one photo or RAW file with every variant; returns the final images and the metrics as JSON."""
+        path = _file_path(upload)
+        start = time.perf_counter()
+        try:
+            settings = _settings(iso, zoom, enhance, demosaic, size, variants or DEFAULT_VARIANTS, device)
+            comparison = None
+            for comparison in compare.compare_file(path, settings, models, progress=progress):
+                pass
+        except gr.Error:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise _friendly(error) from None
+        data = compare.summary(comparison)
+        data["server_ms"] = round((time.perf_counter() - start) * 1000.0, 1)
+        _prune_outputs()
+        images = _files([(compare.to_uint8(run.result.image), run.label) for run in comparison.runs])
+        return images, data
+    return process
+
+
+def update_crops(sources, cx, cy, crop):
+    if not sources:
+        return None, []
+    return (_png(compare.mark_crop(sources[0][0], cx / 100, cy / 100, crop)),
+            _files(compare.zoom_crops(sources, cx / 100, cy / 100, crop)))
+
+
+def pick_crop(sources, crop, evt: gr.SelectData):
+    """Click on the picture → centre the crop there (the picture is a thumbnail of the first result)."""
+    if not sources or evt is None or evt.index is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    image = sources[0][0]
+    thumb = compare.mark_crop(image, 0.5, 0.5, crop)
+    cx = 100.0 * float(evt.index[0]) / thumb.shape[1]
+    cy = 100.0 * float(evt.index[1]) / thumb.shape[0]
+    picker, crops = update_crops(sources, cx, cy, crop)
+    return round(cx, 1), round(cy, 1), picker, crops
+
+
+# ------------------------------------------------------------------------------------------------ search tab
+
+def zoo_cards(task: str, zoo_dir=None) -> list[dict]:
+    from searched_models import zoo
+
+    try:
+        return zoo.list_models(task, **({"zoo_dir": zoo_dir} if zoo_dir else {}))
+    except Exception:  # noqa: BLE001 - an unreadable zoo shows as empty
+        return []
+
+
+def trials_path(task: str, zoo_dir=None) -> Path:
+    from searched_models import zoo
+
+    return Path(zoo_dir or zoo.ZOO_DIR) / task / "search_trials.jsonl"
+
+
+def search_view(task: str, zoo_dir=None):
+    trials = report.load_trials(trials_path(task, zoo_dir))
+    cards = zoo_cards(task, zoo_dir)
+    marks = [{"name": c["name"], "role": c.get("role", "peer"), "macs_per_input_mp": c.get("macs_per_input_mp") or 0,
+              "psnr": (c.get("validation") or {}).get("best_psnr")} for c in cards if c.get("macs_per_input_mp")]
+    figure = report.pareto_figure(trials, marks, f"{task}: proxy quality vs cost of every search trial")
+    zoo_rows = []
+    for c in cards:
+        training = c.get("training") or {}
+        zoo_rows.append({"name": c["name"], "role": c.get("role"), "params": c.get("params"),
+                         "GMACs / MP": round((c.get("macs_per_input_mp") or 0) / 1e9, 3),
+                         "val PSNR (dB)": (c.get("validation") or {}).get("best_psnr"),
+                         "training": f"{training.get('steps_done', '?')}/{training.get('steps', '?')} steps, "
+                                     f"{training.get('status', '')}"})
+    searched = next((c for c in cards if c.get("role") == "searched"), None)
+    shown = searched or next((c for c in cards if c.get("role") == "heavy"), None)
+    if not trials:
+        log = trials_path(task, zoo_dir)
+        shown_log = log.relative_to(ROOT) if log.is_relative_to(ROOT) else log
+        status = f"No search trials logged for **{task}** yet (`{shown_log}` is missing or empty)."
+    else:
+        front = report.pareto_numbers(trials)
+        status = f"**{len(trials)}** trials logged for **{task}**, **{len(front)}** on the Pareto front."
+    if searched is None:
+        status += " No searched model is registered for this task yet" + \
+            (f" — the block table shows the heavy original **{shown['name']}**." if shown else ".")
+    blocks = report.blocks_table(shown["spec"]) if shown else []
+    title = f"Blocks of {shown.get('role')} model **{shown['name']}** ({shown.get('params', '?')} params)" if shown \
+        else "No model to show."
+    return figure, status, _table(report.trial_rows(trials)), _table(zoo_rows), title, _table(blocks), trials
+
+
+def select_trial(trials, table, evt: gr.SelectData):
+    """Row clicked in the trials table → that trial's spec."""
+    if not trials or evt is None or evt.index is None:
+        return gr.skip()
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    try:
+        number = table.iloc[row]["trial"]
+    except Exception:  # noqa: BLE001
+        return gr.skip()
+    trial = next((t for t in trials if t.get("number") == number), None)
+    return trial.get("spec") if trial else gr.skip()
+
+
+# ------------------------------------------------------------------------------------------------ benchmark tab
+
+def make_bench_handler(models: ModelCache):
+    def run_bench(chosen, uploads, size, device, progress=gr.Progress()):
+        paths = [str(ASSETS / name) for name in (chosen or [])] + [_file_path(u) for u in (uploads or [])]
+        if not paths:
+            raise gr.Error("Choose some shipped examples or upload photos to benchmark.")
+        try:
+            bench = compare.benchmark(paths, models, long_side=int(size), device=device, progress=progress)
+        except Exception as error:  # noqa: BLE001
+            raise _friendly(error) from None
+        out_dir = Path(tempfile.mkdtemp(prefix="pixelnas_report_"))
+        html_path, csv_path = report.write_report(bench, out_dir)
+        tables = [_table(bench["tasks"].get(task, [])) for task in LEARNED_STAGES]
+        previews = [(_png(img), f"{p['task']} · {p['image']} · {label}")
+                    for p in bench["previews"] for img, label in p["tiles"]]
+        notes = f"**Report ready:** {len(bench['images'])} photo(s) at long side {bench['long_side']} px.\n" + \
+            "\n".join(f"- {n}" for n in bench["notes"])
+        return (*tables, previews, [str(html_path), str(csv_path)], notes)
+    return run_bench
+
+
+# ------------------------------------------------------------------------------------------------ layout
+
+def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
+    models = models or ModelCache(zoo_dir)
+    variant_choices = ["heavy", "searched", "classical"] + sorted(
+        {c["name"] for t in LEARNED_STAGES for c in zoo_cards(t, zoo_dir) if c.get("role") == "peer"})
+    with gr.Blocks(title="PixelNAS", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(INTRO)
+        with gr.Tab("Camera"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=300):
+                    upload = gr.File(label="Photo (PNG/JPEG/TIFF) or camera RAW (DNG, CR2, NEF, ARW, RAF…)",
+                                     type="filepath", height=120)
+                    gr.Examples([[str(p)] for p in EXAMPLES], inputs=[upload], label="Shipped examples",
+                                example_labels=[p.stem.split("_")[0] + (" (RAW)" if is_raw_filename(p) else "")
+                                                for p in EXAMPLES], api_visibility="private")
+                    variants = gr.CheckboxGroup(variant_choices, value=DEFAULT_VARIANTS, label="Variants to compare",
+                                                info="Applied to every learned stage that runs: denoise, SR ×2 "
+                                                     "(zoom), enhance. Missing models fall back to classical.")
+                    with gr.Row():
+                        iso = gr.Dropdown(ISO_CHOICES, value=800, label="ISO (simulated noise)")
+                        demosaic = gr.Dropdown(list(compare.DEMOSAICERS), value="malvar", label="Demosaic")
+                    with gr.Row():
+                        zoom = gr.Checkbox(label="Zoom ×2 (super-resolution)")
+                        enhance = gr.Checkbox(label="Enhancement")
+                    size = gr.Radio(SIZE_CHOICES, value=DEFAULT_SIZE, label="Processing size (long side, px)")
+                    device = gr.Dropdown([(p.label, k) for k, p in PROFILES.items()], value=DEFAULT_PROFILE,
+                                         label="Device profile for estimated energy")
+                    run = gr.Button("Develop & compare", variant="primary", size="lg")
+                with gr.Column(scale=2):
+                    headline = gr.Markdown("Results appear here — the cheapest variant first.")
+                    slider = gr.ImageSlider(label="A ↔ B", type="numpy", format="png", max_height=600,
+                                            slider_position=50)
+            metrics = gr.Dataframe(label="Per variant (energy and power are estimated)", wrap=True, interactive=False)
+            notes = gr.Markdown()
+            with gr.Row():
+                with gr.Column(scale=1, min_width=300):
+                    picker = gr.Image(label="Click to choose the zoomed region", type="numpy", format="png",
+                                      interactive=False, height=300)
+                    cx = gr.Slider(0, 100, value=50, step=0.5, label="crop centre x (%)")
+                    cy = gr.Slider(0, 100, value=50, step=0.5, label="crop centre y (%)")
+                    crop = gr.Slider(32, 256, value=96, step=8, label="crop size (px)")
+                with gr.Column(scale=2):
+                    crops = gr.Gallery(format="png", label="Zoomed crop: every variant and the ground truth",
+                                       columns=4, height=330, object_fit="contain")
+            strip = gr.Gallery(format="png", columns=5, height=480, object_fit="contain",
+                               label="Stage by stage: mosaic (false colour) → denoise → demosaic → SR → final")
+            stages = gr.Dataframe(label="Per stage: variant · measured ms · MACs", wrap=True, interactive=False)
+            sources = gr.State([])
+            inputs = [upload, iso, zoom, enhance, demosaic, size, variants, device]
+            run.click(make_camera_handler(models), inputs + [cx, cy, crop],
+                      [slider, picker, crops, strip, metrics, stages, headline, notes, sources],
+                      api_visibility="private", concurrency_id="pipeline", show_progress_on=[headline])
+            for control in (cx, cy, crop):
+                control.release(update_crops, [sources, cx, cy, crop], [picker, crops], api_visibility="private",
+                                queue=False)
+            picker.select(pick_crop, [sources, crop], [cx, cy, picker, crops], api_visibility="private")
+            # The API: same inputs (so the same defaults), final images + JSON metrics.
+            api_images = gr.Gallery(visible=False, format="png", label="images")
+            api_json = gr.JSON(visible=False, label="metrics")
+            api_button = gr.Button(visible=False)
+            api_button.click(make_api_handler(models), inputs, [api_images, api_json], api_name="process",
+                             concurrency_id="pipeline",
+                             api_description="Develop a photo or camera RAW with each variant; returns the final "
+                                             "images and the metrics table as JSON.")
+        with gr.Tab("Search"):
+            with gr.Row():
+                task = gr.Dropdown(list(LEARNED_STAGES), value="sr_x2", label="Task", scale=1)
+                refresh = gr.Button("Reload logs", scale=0)
+            search_status = gr.Markdown()
+            plot = gr.Plot(label="Pareto front (quality vs MACs, log scale)")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    trials_table = gr.Dataframe(label="Search trials (★ = Pareto front): click a row for its spec",
+                                                interactive=False, max_height=320)
+                with gr.Column(scale=2):
+                    spec_view = gr.JSON(label="Selected trial's spec")
+            zoo_table = gr.Dataframe(label="Registered models (zoo)", interactive=False)
+            blocks_title = gr.Markdown()
+            blocks_table = gr.Dataframe(label="Blocks", interactive=False)
+            trials_state = gr.State([])
+            outputs = [plot, search_status, trials_table, zoo_table, blocks_title, blocks_table, trials_state]
+            view = lambda t: search_view(t, zoo_dir)  # noqa: E731
+            task.change(view, [task], outputs, api_visibility="private")
+            refresh.click(view, [task], outputs, api_visibility="private")
+            demo.load(view, [task], outputs, api_visibility="private")
+            trials_table.select(select_trial, [trials_state, trials_table], [spec_view], api_visibility="private")
+        with gr.Tab("Benchmark"):
+            gr.Markdown("Runs the whole pipeline on each photo once per task, changing only that task's stage "
+                        "(classical, heavy, searched, peers), and scores it against the photo — the `pixelnas "
+                        "eval` protocol at a small size. RAW files have no ground truth and are skipped.")
+            with gr.Row():
+                chosen = gr.CheckboxGroup([p.name for p in PHOTO_EXAMPLES], value=[p.name for p in PHOTO_EXAMPLES],
+                                          label="Shipped example set", scale=2)
+                bench_uploads = gr.File(label="…or upload several photos", file_count="multiple", type="filepath",
+                                        scale=1, height=120)
+            with gr.Row():
+                bench_size = gr.Slider(128, 512, value=256, step=64, label="Processing size (long side, px)")
+                bench_device = gr.Dropdown([(p.label, k) for k, p in PROFILES.items()], value=DEFAULT_PROFILE,
+                                           label="Device profile")
+                bench_run = gr.Button("Run benchmark", variant="primary")
+            tables = [gr.Dataframe(label=report.TASK_TITLES[t], interactive=False) for t in LEARNED_STAGES]
+            bench_gallery = gr.Gallery(label="Previews (one tile per variant)", columns=6, height=260)
+            bench_files = gr.File(label="Report (HTML with images and tables, CSV)", file_count="multiple")
+            bench_notes = gr.Markdown()
+            bench_run.click(make_bench_handler(models), [chosen, bench_uploads, bench_size, bench_device],
+                            [*tables, bench_gallery, bench_files, bench_notes], api_visibility="private",
+                            concurrency_id="pipeline")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 
 
-def main() -> None:
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="slate")
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, **kwargs):
+    """Launch with the safety settings: local bind, upload cap, only assets/ served, never a public share link."""
+    return demo.launch(server_name=host, server_port=port, max_file_size=MAX_FILE_SIZE, share=False,
+                       allowed_paths=[str(ASSETS)], theme=THEME, footer_links=["api"], **kwargs)
+
+
+def bench_app(path: str | Path, variants=("classical",), megapixels: float | None = 1.0, repeats: int = 3,
+              models: ModelCache | None = None) -> dict:
+    """Server-side time of the `/process` handler for one photo, resized to `megapixels` first (None = as is,
+    processed at full resolution): median of `repeats` runs after one warm-up, in ms. For `pixelnas bench-app`."""
+    path = Path(path)
+    if megapixels:
+        from isp.io import load_image
+
+        photo = load_image(path)
+        scale = (megapixels * 1e6 / (photo.shape[0] * photo.shape[1])) ** 0.5
+        size = (round(photo.shape[1] * scale), round(photo.shape[0] * scale))
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        resized = OUT_DIR / f"bench_{path.stem}_{megapixels:g}mp.png"
+        Image.fromarray(compare.to_uint8(photo)).resize(size, Image.Resampling.BICUBIC).save(resized)
+        path = resized
+    handler = make_api_handler(models or ModelCache())
+    run = lambda: handler(str(path), size="full", variants=list(variants), progress=None)  # noqa: E731
+    run()
+    times, data = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _, data = run()
+        times.append((time.perf_counter() - start) * 1000.0)
+    times.sort()
+    return {"file": path.name, "output_hw": data["size"], "variants": [r["variant"] for r in data["rows"]],
+            "median_server_ms": round(times[len(times) // 2], 1), "runs_ms": [round(t, 1) for t in times],
+            "pipeline_ms_per_variant": {r["variant"]: r["ms total"] for r in data["rows"]},
+            "load_ms": data["load_ms"], "score_ms": data["score_ms"], "notes": data["notes"]}
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="PixelNAS demo app")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, local only)")
     parser.add_argument("--port", type=int, default=7860)
-    args = parser.parse_args()
-    build_app().queue(default_concurrency_limit=2, max_size=32).launch(
-        server_name=args.host, server_port=args.port, max_file_size="200mb", share=False)
+    parser.add_argument("--bench", metavar="FILE", help="print the server time of /process for FILE and exit")
+    parser.add_argument("--bench-variants", default="classical", help="comma-separated variants for --bench")
+    parser.add_argument("--bench-mp", type=float, default=1.0, help="resize the --bench photo to this many MP")
+    args = parser.parse_args(argv)
+    if args.bench:
+        print(json.dumps(bench_app(args.bench, variants=tuple(args.bench_variants.split(",")),
+                                    megapixels=args.bench_mp), indent=2))
+        return
+    launch(build_app(), args.host, args.port)
 
 
 if __name__ == "__main__":

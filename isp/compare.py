@@ -1,0 +1,591 @@
+"""Develop one capture with several variants of the learned stages and score them — the app's logic, no widgets.
+
+A *variant* is one choice for every active learned stage (denoise_raw always; sr_x2 when zooming; enhance when
+enhancing): "classical", a role ("heavy", "searched") or a zoo model name (a peer). A variant that has no model
+for some active stage uses that stage's classical algorithm there, and one that has a model for none of them is
+replaced by "classical" — each substitution is written into `Comparison.notes`, so the UI can say so.
+
+Scores: photos are compared with their ground truth (the photo the simulated capture was made from; with the
+enhance stage on, the photo passed through the enhance stage's reference operator, the local Laplacian filter
+of Paris, Hasinoff & Kautz 2011). Camera RAW files have no ground truth, so every variant is compared with the
+reference variant's output instead (the heavy one when present): `agreement`, not quality.
+
+Energy and power are *estimates* (isp.power): each stage's MACs plus its input and output values moved once,
+plus a network's weights read once; activations inside a network are not counted (a lower bound on traffic).
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from isp import metrics
+from isp.capture import Capture, load_capture
+from isp.errors import SettingError
+from isp.models import ModelCache
+from isp.pipeline import LEARNED_STAGES, Pipeline, Result
+from isp.power import DEFAULT_PROFILE, energy_mj, power_mw, profile
+from isp.raw import is_raw_filename
+from isp.stages.enhance import local_laplacian
+
+ROLE_ORDER = ("classical", "searched", "peer", "heavy")     # cheapest first: the order results appear in
+STAGE_LABELS = {"black_level": "BLC", "denoise_raw": "denoise", "white_balance": "WB", "demosaic": "demosaic",
+                "ccm": "CCM", "tone": "tone", "sr_x2": "SR ×2", "enhance": "enhance"}
+DEMOSAICERS = ("bilinear", "malvar", "menon")
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the Camera tab (and the `/process` API) lets a user choose.
+
+    long_side: shrink the input so its long side is at most this many pixels (None = full resolution).
+    apply_to: the learned stages the variants are applied to (None = every active one); the others run
+    their classical algorithm. The benchmark uses it to isolate one task.
+    """
+
+    iso: int = 800
+    zoom: bool = False
+    enhance: bool = False
+    demosaic: str = "malvar"
+    long_side: int | None = 1024
+    variants: tuple[str, ...] = ("heavy", "searched")
+    device: str = DEFAULT_PROFILE
+    seed: int = 0
+    apply_to: tuple[str, ...] | None = None
+
+    def active_tasks(self) -> tuple[str, ...]:
+        """Learned stages that run: denoise always, SR with zoom, enhance when on."""
+        return tuple(t for t in LEARNED_STAGES if t == "denoise_raw" or (t == "sr_x2" and self.zoom)
+                     or (t == "enhance" and self.enhance))
+
+    def check(self) -> None:
+        if self.demosaic not in DEMOSAICERS:
+            raise SettingError(f"Unknown demosaic {self.demosaic!r}; choose one of {', '.join(DEMOSAICERS)}.")
+        if self.long_side is not None and not 64 <= self.long_side <= 20000:
+            raise SettingError(f"The processing size must be 64–20000 pixels (long side), not {self.long_side}.")
+        profile(self.device)
+        if not self.variants:
+            raise SettingError("Choose at least one variant to compare.")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One variant to run: its label and the variant of every active learned stage."""
+
+    label: str
+    learned: dict[str, str]
+    cost_rank: float = 0.0
+
+
+@dataclass
+class VariantRun:
+    label: str
+    learned: dict[str, str]
+    result: Result
+    params: int
+    energy_mj: float
+    power_mw: float
+    scores: dict[str, float] | None = None        # vs ground truth (photos)
+    agreement: dict[str, float] | None = None     # vs the reference variant (RAW files)
+    score_ms: float = 0.0                         # time spent scoring (not part of the pipeline's time)
+
+
+@dataclass
+class Comparison:
+    """The runs finished so far (cheapest first), what they are scored against, and every note to show."""
+
+    capture: Capture
+    settings: Settings
+    plans: list[Plan]
+    runs: list[VariantRun] = field(default_factory=list)
+    target: np.ndarray | None = None        # what scores are against (None for RAW files)
+    target_label: str = ""
+    notes: list[str] = field(default_factory=list)
+    load_ms: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        return len(self.runs) == len(self.plans)
+
+    def run(self, label: str) -> VariantRun | None:
+        return next((r for r in self.runs if r.label == label), None)
+
+    @property
+    def reference_label(self) -> str:
+        """The variant the others are measured against: heavy if run, else the costliest one."""
+        labels = [p.label for p in self.plans]
+        return "heavy" if "heavy" in labels else labels[-1]
+
+    @property
+    def candidate_label(self) -> str | None:
+        """The variant the headline is about: searched if run, else the cheapest other one."""
+        labels = [p.label for p in self.plans if p.label != self.reference_label]
+        if not labels:
+            return None
+        return "searched" if "searched" in labels else labels[0]
+
+
+# ---------------------------------------------------------------------------------------------------- planning
+
+def model_params(models: ModelCache, task: str, variant: str) -> int:
+    if variant in ("classical", "reference", "lanczos"):
+        return 0
+    _, card = models.get(task, variant)
+    return int(card.get("params", 0))
+
+
+def _has_model(models: ModelCache, task: str, variant: str) -> bool:
+    try:
+        return variant in models.names(task)
+    except Exception:  # noqa: BLE001 - an unreadable zoo folder means "no model", never a crash
+        return False
+
+
+def plan_variants(settings: Settings, models: ModelCache) -> tuple[list[Plan], list[str]]:
+    """Map the requested variants onto the active learned stages, falling back to classical where a model is
+    missing; returns the plans (cheapest first, duplicates removed) and the notes explaining every fallback."""
+    tasks = settings.active_tasks()
+    apply_to = tasks if settings.apply_to is None else tuple(t for t in tasks if t in settings.apply_to)
+    notes: list[str] = []
+    plans: list[Plan] = []
+    known = {"classical", "heavy", "searched"}
+    for task in LEARNED_STAGES:
+        try:
+            known.update(models.names(task))
+        except Exception:  # noqa: BLE001 - an unreadable zoo folder means "no model"
+            pass
+    unknown = [v for v in settings.variants if v not in known]
+    if unknown:
+        raise SettingError(f"Unknown variant(s) {', '.join(map(repr, unknown))}; choose from "
+                           f"{', '.join(sorted(known))}.")
+    for requested in dict.fromkeys(settings.variants):
+        if requested == "classical":
+            if not any(p.label == "classical" for p in plans):
+                plans.append(Plan("classical", {t: "classical" for t in tasks}, 0.0))
+            continue
+        learned, missing = {}, []
+        for task in tasks:
+            if task in apply_to and _has_model(models, task, requested):
+                learned[task] = requested
+            else:
+                learned[task] = "classical"
+                if task in apply_to:
+                    missing.append(task)
+        if all(v == "classical" for v in learned.values()):
+            where = ", ".join(apply_to)
+            notes.append(f"No {requested!r} model is available for {where} yet, so 'classical' is shown in its place.")
+            if not any(p.label == "classical" for p in plans):
+                plans.append(Plan("classical", {t: "classical" for t in tasks}, 0.0))
+            continue
+        if missing:
+            notes.append(f"{requested!r} has no model for {', '.join(missing)}: that stage runs its classical "
+                         "algorithm in this variant.")
+        rank = sum(models.macs(t, v, 64, 64) for t, v in learned.items() if v != "classical")
+        plans.append(Plan(requested, learned, float(rank)))
+    plans.sort(key=lambda p: p.cost_rank)
+    labels = [p.label for p in plans]
+    if "heavy" in settings.variants and "searched" in settings.variants and "searched" not in labels:
+        pair = " vs ".join(labels)
+        notes.insert(0, f"No searched model is registered yet: comparing {pair} instead of heavy vs searched.")
+    return plans, notes
+
+
+def pipeline_config(settings: Settings, plan: Plan) -> dict:
+    config = {"demosaic": settings.demosaic, "sr_x2": None, "enhance": None}
+    config.update(plan.learned)
+    return config
+
+
+# ---------------------------------------------------------------------------------------------------- running
+
+def estimate_energy(result: Result, models: ModelCache, device: str) -> tuple[float, int]:
+    """(estimated mJ for this frame, parameters of the networks used), see the module docstring."""
+    total_mj, params = 0.0, 0
+    for report in result.reports:
+        values = float(np.prod(report.input_shape))
+        out = result.intermediates.get(report.stage)
+        values += float(out.size) if out is not None else values
+        stage_params = model_params(models, report.stage, report.variant) if report.stage in LEARNED_STAGES else 0
+        params += stage_params
+        total_mj += energy_mj(report.macs, values + stage_params, device)
+    return total_mj, params
+
+
+def scoring_target(capture: Capture, settings: Settings) -> tuple[np.ndarray | None, str]:
+    if capture.truth is None:
+        return None, ""
+    if settings.enhance:
+        return local_laplacian(capture.truth), "the photo + reference enhancement (local Laplacian)"
+    return capture.truth, "the original photo"
+
+
+def compare_capture(capture: Capture, settings: Settings, models: ModelCache | None = None,
+                    progress: Progress | None = None, load_ms: float = 0.0) -> Iterator[Comparison]:
+    """Run every planned variant on `capture`, cheapest first; yields the growing Comparison after each one."""
+    settings.check()
+    models = models or ModelCache()
+    plans, notes = plan_variants(settings, models)
+    notes = list(capture.notes) + notes
+    target, target_label = scoring_target(capture, settings)
+    comparison = Comparison(capture, settings, plans, [], target, target_label, notes, load_ms)
+    if capture.truth is None:
+        comparison.notes.append("Camera RAW file: there is no ground truth, so the table shows each variant's "
+                                f"agreement with the {comparison.reference_label!r} output, not quality.")
+    for index, plan in enumerate(plans):
+        def stage_progress(fraction: float, text: str, index=index, plan=plan) -> None:
+            if progress is not None:
+                progress((index + fraction) / len(plans), f"{plan.label} · {text}")
+        result = Pipeline(pipeline_config(settings, plan), models).run(capture.raw, progress=stage_progress)
+        mj, params = estimate_energy(result, models, settings.device)
+        run = VariantRun(plan.label, dict(plan.learned), result, params, mj, power_mw(mj, 30.0))
+        start = time.perf_counter()
+        if target is not None:
+            run.scores = quality(result.image, crop_to(target, result.image.shape))
+        comparison.runs.append(run)
+        _update_agreement(comparison)
+        run.score_ms = (time.perf_counter() - start) * 1000.0
+        yield comparison
+
+
+def quality(image: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """The table's numbers (sRGB-encoded H×W×3 in [0, 1]): PSNR (dB, 2 decimals), SSIM (4), mean ΔE2000 (3).
+    MS-SSIM is left out here: at 1 MP it costs more than the classical pipeline itself. The three metrics run
+    in parallel threads (NumPy/SciPy release the GIL in their inner loops)."""
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        psnr = pool.submit(metrics.psnr, image, target)
+        ssim = pool.submit(metrics.ssim, image, target)
+        de = pool.submit(metrics.delta_e2000, image, target)
+        return {"psnr": round(psnr.result(), 2), "ssim": round(ssim.result(), 4), "delta_e2000": round(de.result(), 3)}
+
+
+def crop_to(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Top-left crop to `shape` (results can lose a row/column to Bayer tiling)."""
+    if image.shape == shape:
+        return image
+    if image.shape[0] < shape[0] or image.shape[1] < shape[1]:
+        raise SettingError(f"ground truth {image.shape} is smaller than the result {shape}")
+    return image[: shape[0], : shape[1]]
+
+
+def _update_agreement(comparison: Comparison) -> None:
+    if comparison.target is not None:
+        return
+    reference = comparison.run(comparison.reference_label)
+    if reference is None:
+        return
+    for run in comparison.runs:
+        if run is not reference and run.agreement is None:
+            run.agreement = quality(run.result.image, crop_to(reference.result.image, run.result.image.shape))
+
+
+def compare_file(path: str | Path, settings: Settings, models: ModelCache | None = None,
+                 progress: Progress | None = None) -> Iterator[Comparison]:
+    """Load a photo or camera RAW file (raises an InputError subclass for a bad file) and compare variants."""
+    settings.check()
+    if progress is not None:
+        progress(0.0, "reading the file")
+    start = time.perf_counter()
+    capture = load_capture(path, iso=settings.iso, zoom=settings.zoom, long_side=settings.long_side,
+                           seed=settings.seed)
+    load_ms = (time.perf_counter() - start) * 1000.0
+    yield from compare_capture(capture, settings, models, progress, load_ms)
+
+
+def compare_all(path: str | Path, settings: Settings, models: ModelCache | None = None) -> Comparison:
+    """The finished comparison (no partial results)."""
+    comparison = None
+    for comparison in compare_file(path, settings, models):
+        pass
+    return comparison
+
+
+# ---------------------------------------------------------------------------------------------------- tables
+
+def quality_columns(comparison: Comparison) -> tuple[str, str, str]:
+    suffix = "" if comparison.target is not None else f" vs {comparison.reference_label}"
+    return f"PSNR{suffix} (dB)", f"SSIM{suffix}", f"ΔE2000{suffix}"
+
+
+def metrics_rows(comparison: Comparison) -> list[dict]:
+    """One row per finished variant: quality (or agreement), measured ms, MACs, params, estimated energy."""
+    psnr_col, ssim_col, de_col = quality_columns(comparison)
+    tasks = comparison.settings.active_tasks()
+    rows = []
+    for run in comparison.runs:
+        quality = run.scores if run.scores is not None else run.agreement
+        row = {"variant": run.label,
+               "models": " · ".join(f"{STAGE_LABELS[t]}: {run.learned[t]}" for t in tasks)}
+        if quality is None:           # the reference of a RAW comparison
+            row.update({psnr_col: None, ssim_col: None, de_col: None})
+        else:
+            row.update({psnr_col: quality["psnr"], ssim_col: quality["ssim"], de_col: quality["delta_e2000"]})
+        for task in tasks:
+            report = run.result.report(task)
+            row[f"ms {STAGE_LABELS[task]}"] = round(report.ms, 1) if report else None
+        row["ms total"] = round(run.result.total_ms, 1)
+        row["GMACs"] = round(run.result.total_macs / 1e9, 3)
+        row["params"] = run.params
+        row["est. mJ/photo"] = round(run.energy_mj, 4)
+        row["est. mW @30 fps"] = round(run.power_mw, 2)
+        rows.append(row)
+    return rows
+
+
+def stage_rows(comparison: Comparison) -> list[dict]:
+    """Per-stage detail: stage, then 'variant · ms · MMACs' for every finished variant."""
+    rows = []
+    for stage in (r.stage for r in comparison.runs[0].result.reports) if comparison.runs else ():
+        row = {"stage": STAGE_LABELS.get(stage, stage)}
+        for run in comparison.runs:
+            report = run.result.report(stage)
+            row[run.label] = (f"{report.variant} · {report.ms:.1f} ms · {report.macs / 1e6:.1f} MMAC"
+                              if report else "–")
+        rows.append(row)
+    return rows
+
+
+def _ratio(a: float, b: float) -> str:
+    if not a or not b:
+        return "–"
+    r = a / b
+    return f"{r:.2f}×" if r >= 1 else f"1/{1 / r:.1f}×"
+
+
+def headline(comparison: Comparison) -> str:
+    """'searched vs heavy: 1/120× MACs, 1/30× time, 1/110× energy (estimated), ΔPSNR −0.2 dB' (Markdown)."""
+    ref = comparison.run(comparison.reference_label)
+    label = comparison.candidate_label
+    cand = comparison.run(label) if label else None
+    if cand is None or ref is None:
+        done = ", ".join(r.label for r in comparison.runs)
+        return f"Finished: {done or 'nothing yet'} — waiting for the other variant…" if not comparison.done else \
+            f"Only one variant ({done}) to show."
+    parts = [f"**{cand.label} vs {ref.label}:** {_ratio(cand.result.total_macs, ref.result.total_macs)} MACs",
+             f"{_ratio(cand.result.total_ms, ref.result.total_ms)} time",
+             f"{_ratio(cand.energy_mj, ref.energy_mj)} energy (estimated)"]
+    if cand.scores is not None and ref.scores is not None:
+        parts.append(f"ΔPSNR {cand.scores['psnr'] - ref.scores['psnr']:+.2f} dB")
+    elif cand.agreement is not None:
+        parts.append(f"PSNR vs {ref.label} {cand.agreement['psnr']:.2f} dB (RAW: no ground truth)")
+    return ", ".join(parts)
+
+
+def summary(comparison: Comparison) -> dict:
+    """JSON-ready summary for the API: settings, notes, headline, rows, per-stage rows."""
+    s = comparison.settings
+    return {"source": comparison.capture.raw.source, "is_raw_file": comparison.capture.is_raw_file,
+            "ground_truth": comparison.target_label or None, "reference": comparison.reference_label,
+            "settings": {"iso": s.iso, "zoom": s.zoom, "enhance": s.enhance, "demosaic": s.demosaic,
+                         "long_side": s.long_side, "variants": list(s.variants), "device": s.device},
+            "size": list(comparison.runs[0].result.image.shape[:2]) if comparison.runs else None,
+            "load_ms": round(comparison.load_ms, 1),
+            "score_ms": {r.label: round(r.score_ms, 1) for r in comparison.runs},
+            "headline": headline(comparison).replace("**", ""), "notes": list(comparison.notes),
+            "rows": metrics_rows(comparison), "stages": stage_rows(comparison)}
+
+
+# ---------------------------------------------------------------------------------------------------- pictures
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def thumbnail(image: np.ndarray, long_side: int = 384) -> np.ndarray:
+    h, w = image.shape[:2]
+    if max(h, w) <= long_side:
+        return image
+    scale = long_side / max(h, w)
+    return cv2.resize(np.ascontiguousarray(image, np.float32), (max(1, round(w * scale)), max(1, round(h * scale))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _fit(shape: tuple[int, ...], long_side: int) -> tuple[int, int]:
+    h, w = shape[:2]
+    scale = long_side / max(h, w)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def false_colour(mosaic: np.ndarray, pattern: str, wb_gains=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """A black-normalised (linear) mosaic shown as colour: every site lit in its filter's colour, scaled by the
+    white-balance gains, then a 99th-percentile exposure and a 1/2.2 display gamma. For display only."""
+    h, w = mosaic.shape[0] // 2 * 2, mosaic.shape[1] // 2 * 2
+    out = np.zeros((h, w, 3), np.float32)
+    channel = {"R": 0, "G": 1, "B": 2}
+    for index, colour in enumerate(pattern):
+        dy, dx = divmod(index, 2)
+        out[dy:h:2, dx:w:2, channel[colour]] = mosaic[dy:h:2, dx:w:2] * float(wb_gains[channel[colour]])
+    return _expose(out)
+
+
+def _expose(linear: np.ndarray) -> np.ndarray:
+    peak = float(np.percentile(linear, 99)) or 1.0
+    return np.clip(linear / peak, 0.0, 1.0) ** (1 / 2.2)
+
+
+def stage_strip(run: VariantRun, long_side: int = 384) -> list[tuple[np.ndarray, str]]:
+    """Per-stage pictures for display: mosaic (false colour), after denoise, after demosaic, after SR, final."""
+    inter, raw = run.result.intermediates, run.result.raw
+    pattern, gains = (raw.pattern, raw.wb_gains) if raw is not None else ("RGGB", (1.0, 1.0, 1.0))
+    items = []
+    if "black_level" in inter:
+        items.append((false_colour(inter["black_level"], pattern, gains), "sensor mosaic (false colour)"))
+    if "denoise_raw" in inter:
+        items.append((false_colour(inter["denoise_raw"], pattern, gains),
+                      f"after denoise ({run.learned.get('denoise_raw')})"))
+    if "demosaic" in inter:
+        items.append((_expose(np.clip(inter["demosaic"], 0, None)), "after demosaic (linear, exposed)"))
+    if "sr_x2" in inter:
+        items.append((inter["sr_x2"], f"after SR ×2 ({run.learned.get('sr_x2')})"))
+    items.append((run.result.image, f"final — {run.label}"))
+    return [(to_uint8(thumbnail(image, long_side)), f"{run.label} · {caption}") for image, caption in items]
+
+
+def crop_box(shape: tuple[int, ...], cx: float, cy: float, size: int) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of a square crop centred at fractions (cx, cy) ∈ [0, 1], kept inside."""
+    h, w = shape[:2]
+    side = max(8, min(size, h, w))
+    top = int(round(np.clip(cy, 0, 1) * h - side / 2))
+    left = int(round(np.clip(cx, 0, 1) * w - side / 2))
+    return int(np.clip(top, 0, h - side)), int(np.clip(left, 0, w - side)), side, side
+
+
+def crop_sources(comparison: Comparison) -> list[tuple[np.ndarray, str]]:
+    """(uint8 final image, label) per finished variant, plus the ground truth: all the crops need (small to keep)."""
+    items = [(to_uint8(run.result.image), run.label) for run in comparison.runs]
+    if comparison.target is not None and comparison.runs:
+        items.append((to_uint8(crop_to(comparison.target, comparison.runs[0].result.image.shape)), "ground truth"))
+    return items
+
+
+def zoom_crops(sources: list[tuple[np.ndarray, str]], cx: float, cy: float, size: int = 128,
+               display: int = 320) -> list[tuple[np.ndarray, str]]:
+    """The same region of every image, enlarged with nearest neighbour to about `display` px."""
+    out = []
+    for image, label in sources:
+        top, left, hh, ww = crop_box(image.shape, cx, cy, size)
+        patch = image[top:top + hh, left:left + ww]
+        factor = max(1, display // max(hh, ww))
+        out.append((np.repeat(np.repeat(patch, factor, 0), factor, 1), label))
+    return out
+
+
+def mark_crop(image: np.ndarray, cx: float, cy: float, size: int = 128, long_side: int = 640) -> np.ndarray:
+    """A thumbnail of `image` with the crop region outlined (for the 'click to choose the crop' picture)."""
+    top, left, hh, ww = crop_box(image.shape, cx, cy, size)
+    if image.dtype != np.uint8:
+        image = to_uint8(image)
+    thumb = np.ascontiguousarray(cv2.resize(image, _fit(image.shape, long_side), interpolation=cv2.INTER_AREA)
+                                 if max(image.shape[:2]) > long_side else image.copy())
+    s = thumb.shape[0] / image.shape[0]
+    p0 = (int(left * s), int(top * s))
+    p1 = (int((left + ww) * s) - 1, int((top + hh) * s) - 1)
+    cv2.rectangle(thumb, p0, p1, (255, 255, 255), 3)
+    cv2.rectangle(thumb, p0, p1, (230, 60, 40), 1)
+    return thumb
+
+
+# ---------------------------------------------------------------------------------------------------- benchmark
+
+BENCH_TASKS: dict[str, dict] = {
+    # what each task's run looks like: the capture settings that make that learned stage matter
+    "denoise_raw": {"iso": 1600, "zoom": False, "enhance": False},
+    "sr_x2": {"iso": 100, "zoom": True, "enhance": False},
+    "enhance": {"iso": 100, "zoom": False, "enhance": True},
+}
+
+
+def task_variants(models: ModelCache, task: str) -> list[str]:
+    """classical + the registered roles + every other zoo model of the task (a role's own name is not repeated)."""
+    try:
+        names = models.names(task)
+    except Exception:  # noqa: BLE001 - unreadable zoo: classical only
+        return ["classical"]
+    roles = [n for n in names if n in ("heavy", "searched")]
+    taken = set()
+    for role in roles:
+        try:
+            taken.add(models.get(task, role)[1]["name"])
+        except Exception:  # noqa: BLE001 - a half-written checkpoint: skip the role
+            roles.remove(role)
+    return ["classical"] + roles + [n for n in names if n not in ("heavy", "searched") and n not in taken]
+
+
+def benchmark(paths: list[str | Path], models: ModelCache | None = None, long_side: int = 256,
+              tasks: tuple[str, ...] = LEARNED_STAGES, device: str = DEFAULT_PROFILE, seed: int = 0,
+              progress: Progress | None = None) -> dict:
+    """Eval-style tables per task over photos: mean PSNR/SSIM/ΔE2000 vs ground truth, measured ms and MACs of
+    the task's stage, params, estimated energy, and R = MACs(heavy)/MACs, G = gain over classical relative to
+    heavy's gain (as `pixelnas eval`). The variant is applied to that task's stage only; RAW files are skipped."""
+    models = models or ModelCache()
+    photos, skipped = [], []
+    for path in paths:
+        path = Path(path)
+        (skipped if is_raw_filename(path) else photos).append(path)
+    notes = [f"{p.name}: camera RAW files have no ground truth, so they are left out of the benchmark."
+             for p in skipped]
+    report = {"long_side": long_side, "device": device, "images": [p.name for p in photos], "tasks": {},
+              "notes": notes, "previews": []}
+    steps = max(1, len(tasks) * len(photos))
+    step = 0
+    for task in tasks:
+        variants = task_variants(models, task)
+        acc = {v: {"psnr": [], "ssim": [], "delta_e2000": [], "ms": [], "macs": [], "mj": [], "params": 0}
+               for v in variants}
+        for path in photos:
+            if progress is not None:
+                progress(step / steps, f"{task}: {path.name}")
+            step += 1
+            settings = Settings(variants=tuple(variants), long_side=long_side, demosaic="malvar", device=device,
+                                seed=seed, apply_to=(task,), **BENCH_TASKS[task])
+            try:
+                final = compare_all(path, settings, models)
+            except Exception as error:  # noqa: BLE001 - one bad file must not stop the benchmark
+                notes.append(f"{path.name} ({task}): {error}")
+                continue
+            for run in final.runs:
+                report_stage = run.result.report(task)
+                a = acc[run.label]
+                for key in ("psnr", "ssim", "delta_e2000"):
+                    a[key].append(run.scores[key])
+                a["ms"].append(report_stage.ms)
+                a["macs"].append(report_stage.macs)
+                params = model_params(models, task, report_stage.variant)
+                a["params"] = params
+                values = float(np.prod(report_stage.input_shape)) * 2
+                a["mj"].append(energy_mj(report_stage.macs, values + params, device))
+            if task == tasks[0] or len(report["previews"]) < 2 * len(tasks):
+                report["previews"].append({"task": task, "image": path.name,
+                                           "tiles": [(to_uint8(thumbnail(r.result.image, 256)), r.label)
+                                                     for r in final.runs]})
+            final = None
+        rows = []
+        for variant, a in acc.items():
+            if not a["psnr"]:
+                continue
+            rows.append({"variant": variant, "images": len(a["psnr"]),
+                         "PSNR (dB)": round(float(np.mean(a["psnr"])), 2), "SSIM": round(float(np.mean(a["ssim"])), 4),
+                         "ΔE2000": round(float(np.mean(a["delta_e2000"])), 3),
+                         "stage ms": round(float(np.mean(a["ms"])), 1),
+                         "stage GMACs": round(float(np.mean(a["macs"])) / 1e9, 4), "params": a["params"],
+                         "est. stage mJ": round(float(np.mean(a["mj"])), 5)})
+        _relative(rows)
+        report["tasks"][task] = rows
+    if progress is not None:
+        progress(1.0, "done")
+    return report
+
+
+def _relative(rows: list[dict]) -> None:
+    """R = MACs(heavy)/MACs(row), G = (PSNR − PSNR_classical)/(PSNR_heavy − PSNR_classical), as pixelnas eval."""
+    heavy = next((r for r in rows if r["variant"] == "heavy"), None)
+    classical = next((r for r in rows if r["variant"] == "classical"), None)
+    for r in rows:
+        r["R"] = round(heavy["stage GMACs"] / r["stage GMACs"], 1) if heavy and r["stage GMACs"] else None
+        gain = heavy["PSNR (dB)"] - classical["PSNR (dB)"] if heavy and classical else 0.0
+        r["G"] = round((r["PSNR (dB)"] - classical["PSNR (dB)"]) / gain, 2) if gain else None

@@ -1,0 +1,295 @@
+"""The Gradio app launched in-process and driven through its one API endpoint with gradio_client, plus the
+comparison/report helpers it is built on. Small inputs and classical variants keep it fast; a heavy model is
+used only when the zoo has one (otherwise the fallback is what gets tested)."""
+from __future__ import annotations
+
+import io
+import json
+import socket
+import statistics
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+import app  # noqa: E402
+from isp import compare, report  # noqa: E402
+from isp.errors import SettingError  # noqa: E402
+from isp.models import ModelCache  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A photo-like uint8 image: smooth colour ramps plus a few edges and some texture."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([x / w, y / h, 0.5 + 0.3 * np.sin(x / 5.0) * np.cos(y / 7.0)], -1)
+    img[h // 3: 2 * h // 3, w // 4: w // 2] = (0.9, 0.2, 0.1)
+    img += rng.normal(0, 0.02, img.shape)
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+@pytest.fixture(scope="module")
+def server():
+    demo = app.build_app()
+    port = free_port()
+    app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("in") / "tiny.png"
+    Image.fromarray(textured(96, 128)).save(path)
+    return path
+
+
+def test_api_has_one_named_endpoint_with_only_the_file_required(client):
+    info = client.view_api(return_format="dict", print_info=False)
+    assert list(info["named_endpoints"]) == ["/process"]
+    params = info["named_endpoints"]["/process"]["parameters"]
+    assert [p["parameter_name"] for p in params if not p["parameter_has_default"]] == ["upload"]
+    defaults = {p["parameter_name"]: p["parameter_default"] for p in params if p["parameter_has_default"]}
+    assert defaults["size"] == app.DEFAULT_SIZE and defaults["variants"] == app.DEFAULT_VARIANTS
+
+
+def test_photo_is_scored_against_its_ground_truth(client, photo):
+    images, data = client.predict(handle_file(str(photo)), size="256", variants=["classical", "heavy"],
+                                  api_name="/process")
+    assert data["is_raw_file"] is False and data["ground_truth"] == "the original photo"
+    assert len(images) == len(data["rows"]) >= 1
+    assert {r["variant"] for r in data["rows"]} <= {"classical", "heavy"}
+    classical = next(r for r in data["rows"] if r["variant"] == "classical")
+    assert 20.0 < classical["PSNR (dB)"] < 60.0 and 0.5 < classical["SSIM"] <= 1.0
+    assert classical["ms total"] > 0 and classical["GMACs"] > 0 and classical["est. mJ/photo"] > 0
+    first = Image.open(images[0]["image"])
+    assert first.size == (128, 96)
+    assert [s["stage"] for s in data["stages"]][:2] == ["BLC", "denoise"]
+    if len(data["rows"]) == 1:      # no heavy model in this zoo: the fallback must say so
+        assert any("heavy" in n for n in data["notes"])
+
+
+def test_defaults_fall_back_when_searched_is_missing(client, photo):
+    _, data = client.predict(handle_file(str(photo)), size="256", api_name="/process")
+    labels = [r["variant"] for r in data["rows"]]
+    assert labels and len(labels) == len(set(labels))
+    if "searched" not in labels:
+        assert any("searched" in n for n in data["notes"])
+
+
+def test_raw_file_has_no_ground_truth_and_shows_agreement(client):
+    _, data = client.predict(handle_file(str(ROOT / "assets" / "openisp_rggb_10bit.dng")), size="256",
+                             variants=["classical", "heavy"], zoom=True, api_name="/process")
+    assert data["is_raw_file"] is True and data["ground_truth"] is None
+    assert any("no ground truth" in n for n in data["notes"])
+    assert max(data["size"]) >= 256           # binned to ≤ 256, then ×2 by the SR stage
+    if len(data["rows"]) == 2:
+        classical = next(r for r in data["rows"] if r["variant"] == "classical")
+        assert classical["PSNR vs heavy (dB)"] > 15
+
+
+def test_shipped_example_with_zoom_and_enhance(client):
+    images, data = client.predict(handle_file(str(ROOT / "assets" / "astronaut_nasa.png")), size="256",
+                                  zoom=True, enhance=True, variants=["classical"], demosaic="menon",
+                                  device="cpu_fp32", iso=3200, api_name="/process")
+    assert max(Image.open(images[0]["image"]).size) == 256
+    row = data["rows"][0]
+    assert "local Laplacian" in data["ground_truth"]
+    assert {"ms denoise", "ms SR ×2", "ms enhance"} <= set(row)
+    assert data["settings"]["device"] == "cpu_fp32" and data["settings"]["demosaic"] == "menon"
+
+
+def _bad_files(folder: Path) -> dict[str, Path]:
+    files = {}
+    files["empty.png"] = folder / "empty.png"
+    files["empty.png"].write_bytes(b"")
+    buffer = io.BytesIO()
+    Image.fromarray(textured(64, 64)).save(buffer, format="PNG")
+    files["truncated.png"] = folder / "truncated.png"
+    files["truncated.png"].write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    buffer = io.BytesIO()
+    Image.fromarray(textured(64, 64)).save(buffer, format="JPEG")
+    files["truncated.jpg"] = folder / "truncated.jpg"
+    files["truncated.jpg"].write_bytes(buffer.getvalue()[:300])
+    files["text.jpg"] = folder / "text.jpg"
+    files["text.jpg"].write_text("this is not a picture\n" * 20)
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    files["bomb.png"] = folder / "bomb.png"
+    files["bomb.png"].write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
+                                  + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + png_chunk(b"IEND", b""))
+    files["one_pixel.png"] = folder / "one_pixel.png"
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(files["one_pixel.png"])
+    files["corrupt.dng"] = folder / "corrupt.dng"
+    files["corrupt.dng"].write_bytes(b"II*\x00" + bytes(np.random.default_rng(0).integers(0, 255, 5000, np.uint8)))
+    files["unsupported.cr2"] = folder / "unsupported.cr2"
+    files["unsupported.cr2"].write_bytes(b"not a canon raw" * 100)
+    files["archive.zip"] = folder / "archive.zip"
+    files["archive.zip"].write_bytes(b"PK\x03\x04" + b"\x00" * 200)
+    return files
+
+
+def test_bad_inputs_give_clear_messages_and_the_server_keeps_serving(client, photo, tmp_path):
+    messages = {}
+    for name, path in _bad_files(tmp_path).items():
+        with pytest.raises(AppError) as caught:
+            client.predict(handle_file(str(path)), size="256", variants=["classical"], api_name="/process")
+        message = str(caught.value)
+        assert "Traceback" not in message and len(message) > 15, (name, message)
+        messages[name] = message
+    assert "empty" in messages["empty.png"].lower()
+    assert "megapixel" in messages["bomb.png"].lower() or "30000" in messages["bomb.png"]
+    assert "1×1" in messages["one_pixel.png"] or "small" in messages["one_pixel.png"].lower()
+    assert "raw" in messages["corrupt.dng"].lower()
+    # a bad setting is also a message, not a crash
+    with pytest.raises(AppError, match="no_such_model"):
+        client.predict(handle_file(str(photo)), variants=["no_such_model"], size="256", api_name="/process")
+    # …and the server still answers a good request
+    _, data = client.predict(handle_file(str(photo)), size="256", variants=["classical"], api_name="/process")
+    assert data["rows"][0]["variant"] == "classical"
+
+
+def test_cmyk_jpeg_is_converted_not_rejected(client, tmp_path):
+    path = tmp_path / "cmyk.jpg"
+    Image.fromarray(textured(64, 80)).convert("CMYK").save(path, format="JPEG", quality=95)
+    images, data = client.predict(handle_file(str(path)), size="256", variants=["classical"], api_name="/process")
+    assert Image.open(images[0]["image"]).size == (80, 64)
+    assert data["rows"][0]["PSNR (dB)"] > 15
+
+
+def test_load_8_clients_x_10_requests(server, tmp_path, capsys):
+    path = tmp_path / "load.png"
+    Image.fromarray(textured(64, 64, seed=3)).save(path)
+    latencies, errors = [], []
+    lock = threading.Lock()
+
+    def worker():
+        local = Client(server, verbose=False)
+        for _ in range(10):
+            start = time.perf_counter()
+            try:
+                _, data = local.predict(handle_file(str(path)), size="256", variants=["classical"],
+                                        api_name="/process")
+                assert data["rows"][0]["variant"] == "classical"
+                with lock:
+                    latencies.append(time.perf_counter() - start)
+            except Exception as error:  # noqa: BLE001 - counted, asserted below
+                with lock:
+                    errors.append(repr(error))
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    wall = time.perf_counter() - start
+    assert not errors, errors[:3]
+    assert len(latencies) == 80
+    q = statistics.quantiles(latencies, n=20)
+    with capsys.disabled():
+        print(f"\nload test: 80 requests, 8 clients, 0 errors, wall {wall:.1f} s, "
+              f"p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {q[18] * 1000:.0f} ms")
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+def test_plan_falls_back_to_classical_with_an_empty_zoo(tmp_path):
+    models = ModelCache(tmp_path)
+    plans, notes = compare.plan_variants(compare.Settings(variants=("heavy", "searched")), models)
+    assert [p.label for p in plans] == ["classical"]
+    assert any("heavy" in n for n in notes) and any("searched" in n for n in notes)
+    with pytest.raises(SettingError):
+        compare.plan_variants(compare.Settings(variants=("bogus",)), models)
+    with pytest.raises(SettingError):
+        compare.Settings(demosaic="nearest").check()
+
+
+def test_compare_yields_cheapest_first_and_crops_line_up(tmp_path):
+    path = tmp_path / "p.png"
+    Image.fromarray(textured(64, 96)).save(path)
+    settings = compare.Settings(long_side=256, variants=("classical",), zoom=True)
+    steps = list(compare.compare_file(path, settings, ModelCache(tmp_path)))
+    final = steps[-1]
+    assert final.done and final.runs[0].result.image.shape == (64, 96, 3)
+    sources = compare.crop_sources(final)
+    assert [label for _, label in sources] == ["classical", "ground truth"]
+    crops = compare.zoom_crops(sources, 1.0, 1.0, 32, display=64)
+    assert all(c.shape == (64, 64, 3) for c, _ in crops)
+    strip = compare.stage_strip(final.runs[0])
+    assert len(strip) == 5 and strip[0][1].endswith("sensor mosaic (false colour)")
+    assert compare.crop_box((64, 96, 3), 1.0, 0.0, 32) == (0, 64, 32, 32)
+
+
+def test_pareto_front_and_trial_log(tmp_path):
+    log = tmp_path / "search_trials.jsonl"
+    trials = [{"number": 0, "macs_per_input_mp": 1e9, "proxy_psnr": 30.0, "status": "complete"},
+              {"number": 1, "macs_per_input_mp": 2e9, "proxy_psnr": 29.0, "status": "complete"},   # dominated
+              {"number": 2, "macs_per_input_mp": 4e9, "proxy_psnr": 31.0, "status": "complete"},
+              {"number": 3, "macs_per_input_mp": 5e8, "proxy_psnr": None, "status": "fail"}]
+    log.write_text("\n".join(json.dumps(t) for t in trials) + "\n{broken line\n")
+    loaded = report.load_trials(log)
+    assert len(loaded) == 4
+    assert report.pareto_numbers(loaded) == {0, 2}
+    rows = report.trial_rows(loaded)
+    assert [r["trial"] for r in rows[:2]] == [0, 2] and rows[0]["Pareto"] == "★"
+    assert report.load_trials(tmp_path / "missing.jsonl") == []
+    fig = report.pareto_figure(loaded, [{"name": "h", "role": "heavy", "macs_per_input_mp": 8e9, "psnr": 32.0}], "t")
+    assert fig.axes[0].get_xscale() == "log"
+
+
+def test_benchmark_report_html_and_csv(tmp_path):
+    paths = []
+    for i in range(2):
+        paths.append(tmp_path / f"img{i}.png")
+        Image.fromarray(textured(64, 64, seed=i)).save(paths[-1])
+    bench = compare.benchmark(paths + [ROOT / "assets" / "openisp_rggb_10bit.dng"], ModelCache(tmp_path / "zoo"),
+                              long_side=64, tasks=("sr_x2",))
+    rows = bench["tasks"]["sr_x2"]
+    assert [r["variant"] for r in rows] == ["classical"] and rows[0]["images"] == 2
+    assert any("no ground truth" in n for n in bench["notes"])
+    html_path, csv_path = report.write_report(bench, tmp_path / "out")
+    text = html_path.read_text()
+    assert "<table>" in text and "data:image/png;base64," in text and "estimated" in text
+    csv_lines = csv_path.read_text().splitlines()
+    assert csv_lines[0].startswith("task,variant") and csv_lines[1].startswith("sr_x2,classical")
+
+
+def test_camera_handler_yields_the_cheap_result_first_and_crops_follow_clicks(photo):
+    handler = app.make_camera_handler(ModelCache())
+    steps = list(handler(str(photo), 800, False, False, "malvar", "256", ["heavy", "classical"], "npu_int8",
+                         50, 50, 64, progress=None))
+    slider, picker, crops, strip, metrics, stages, headline, notes, sources = steps[-1]
+    assert len(steps) == len(metrics) and list(steps[0][4]["variant"]) == ["classical"]   # cheapest first
+    assert len(crops) == len(metrics) + 1 and crops[-1][1] == "ground truth"            # + ground truth
+    assert len(strip) == 4 * len(metrics) and Path(picker).is_file()
+    assert "MACs" in headline or "Only one variant" in headline
+    moved_picker, moved = app.update_crops(sources, 10, 90, 32)
+    assert len(moved) == len(crops) and Image.open(moved[0][0]).size == Image.open(crops[0][0]).size
+    assert not np.array_equal(np.asarray(Image.open(moved[0][0])), np.asarray(Image.open(crops[0][0])))
