@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     isp_cli.add_commands(sub)
     add_train(sub)
     add_eval(sub)
+    from searched_models import search
+
+    search.add_command(sub)
     return parser
 
 

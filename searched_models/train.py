@@ -108,6 +108,63 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     return meta
 
 
+def make_batch(cfg: TrainConfig, task, prepared: list, patch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training batch of `step`: drawn from rng [cfg.seed, step], so every run sees the same batches."""
+    rng = np.random.default_rng([cfg.seed, step])
+    x_np, y_np = task.sample(rng, prepared, cfg.batch, patch)
+    return torch.from_numpy(x_np).to(memory_format=torch.channels_last), torch.from_numpy(y_np)
+
+
+def teacher_output(cfg: TrainConfig, teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A frozen teacher's prediction for a batch (the distillation target)."""
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        return teacher(x).float()
+
+
+def train_step(cfg: TrainConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+               y: torch.Tensor, step: int, target_t: torch.Tensor | None = None) -> tuple[float, float]:
+    """One Adam step at the scheduled learning rate: L1 to y (mixed with L1 to the teacher's target_t when
+    distilling, weight cfg.distill_weight). Returns (loss, lr)."""
+    lr = learning_rate(cfg, step)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        prediction = model(x)
+    prediction = prediction.float()
+    loss = F.l1_loss(prediction, y)
+    if target_t is not None:
+        loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * F.l1_loss(prediction, target_t)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item(), lr
+
+
+def fit(cfg: TrainConfig, model: torch.nn.Module, task, prepared: list, patch: int,
+        teacher: torch.nn.Module | None = None, batches=None, should_stop=None) -> list[float]:
+    """Train `model` in memory for cfg.steps steps with the recipe of `train` — no files, no validation.
+
+    batches: optional callable step → (x, y, teacher target or None) replacing make_batch/teacher_output
+    (the search uses it to share cached batches and teacher outputs between trials). should_stop: optional
+    callable checked after every step. Returns the loss of every step done.
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    losses = []
+    for step in range(cfg.steps):
+        if batches is not None:
+            x, y, target_t = batches(step)
+        else:
+            x, y = make_batch(cfg, task, prepared, patch, step)
+            target_t = teacher_output(cfg, teacher, x) if teacher is not None else None
+        losses.append(train_step(cfg, model, optimizer, x, y, step, target_t)[0])
+        if should_stop is not None and should_stop():
+            break
+    return losses
+
+
 def validate(model: torch.nn.Module, task, pairs) -> float:
     model.eval()
     scores = [task.score(run_chw(model, x, tile=None), y) for x, y in pairs]
@@ -206,28 +263,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     window, t_last = [], time.perf_counter()
     try:
         while step < cfg.steps and not stop["now"]:
-            rng = np.random.default_rng([cfg.seed, step])
-            lr = learning_rate(cfg, step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            x_np, y_np = task.sample(rng, prepared, cfg.batch, patch)
-            x = torch.from_numpy(x_np).to(memory_format=torch.channels_last)
-            y = torch.from_numpy(y_np)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                prediction = model(x)
-                target_t = None
-                if teacher is not None:
-                    with torch.no_grad():
-                        target_t = teacher(x)
-            prediction = prediction.float()
-            loss = F.l1_loss(prediction, y)
-            if target_t is not None:
-                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * F.l1_loss(prediction, target_t.float())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            x, y = make_batch(cfg, task, prepared, patch, step)
+            target_t = teacher_output(cfg, teacher, x) if teacher is not None else None
+            last_loss, lr = train_step(cfg, model, optimizer, x, y, step, target_t)
             step += 1
-            last_loss = loss.item()
             window.append(last_loss)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()

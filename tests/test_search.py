@@ -1,0 +1,249 @@
+"""PixelNAS search: the space (buildable, within budget, contains the peers), the NSGA-II search loop
+(JSONL log, report, register), resume after SIGKILL and two workers sharing one storage."""
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from isp.io import load_image, save_image
+from searched_models import search, space, zoo
+from searched_models.cost import counted_macs, spec_cost
+from searched_models.spec import SpecError, build, load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGETS = {"sr_x2": 3000.0, "denoise_raw": 2000.0, "enhance": 1500.0}     # MACs per input pixel (floors ≈ 300–600)
+PEERS = [("sr_x2", "fsrcnn"), ("sr_x2", "espcn"), ("denoise_raw", "dncnn_small"), ("denoise_raw", "pmrid_small"),
+         ("enhance", "resnet_small")]
+TINY = ["--proxy-steps", "3", "--batch", "2", "--patch", "16", "--val-limit", "2", "--val-crop", "64",
+        "--threads", "1", "--population", "4", "--latency-size", "64"]
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, assets_dir):
+    """Tiny training (96²) and validation (64²) crops of the shipped photos."""
+    root = tmp_path_factory.mktemp("search_data")
+    for i, name in enumerate(("astronaut_nasa.png", "text_chart.png", "dog_ja-san-miguel_unsplash.jpg")):
+        image = load_image(assets_dir / name)
+        save_image(root / "train" / f"{i}.png", image[:96, :96])
+        save_image(root / "val" / f"{i}.png", image[96:160, 96:160])
+    return root / "train", root / "val"
+
+
+def search_args(task, folders, zoo_dir, *extra):
+    return ["--task", task, "--images", str(folders[0]), "--val-images", str(folders[1]), "--zoo", str(zoo_dir),
+            *TINY, *extra]
+
+
+def cli(*args):
+    return subprocess.Popen([sys.executable, "-m", "searched_models.search", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.parametrize("task", sorted(BUDGETS))
+def test_sampled_specs_always_build_within_budget(task):
+    budget = BUDGETS[task]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    specs, repaired = set(), 0
+    for i in range(100):
+        trial = study.ask()
+        params = space.sample_params(trial, task)
+        fixed, moves = space.repair(params, task, budget)
+        if i % 5 == 0:
+            assert space.repair(params, task, budget) == (fixed, moves)              # deterministic
+        spec = space.spec_from_params(fixed, task)
+        cost = spec_cost(spec)
+        assert cost.macs_per_pixel + cost.macs_per_image / 1e6 <= budget
+        if not moves:
+            assert fixed == params and space.budget_macs(space.spec_from_params(params, task)) <= budget
+        repaired += bool(moves)
+        model = build(spec)
+        if i % 15 == 0:                                   # the analytic count is what the module really does
+            x = torch.rand(1, spec["in_channels"], 32, 32)
+            assert model.eval()(x).shape[-1] == 32 * spec["scale"]
+            assert counted_macs(model, x) == pytest.approx(cost.macs(32, 32), rel=1e-9)
+            assert cost.params == sum(p.numel() for p in model.parameters())
+        specs.add(json.dumps(space.canonical(spec), sort_keys=True))
+        study.tell(trial, 0.0)
+    assert repaired > 0 and len(specs) > 80              # repair happens, and does not collapse the space
+
+
+def test_repair_bottoms_out_at_the_floor_and_refuses_lower_budgets():
+    task = "sr_x2"
+    biggest = space.params_for_spec({"task": task, "in_channels": 3, "out_channels": 3, "scale": 2,
+                                     "stem": {"channels": 64, "kernel": 5, "act": "relu"},
+                                     "blocks": [{"type": "dynamic", "channels": 64, "kernel": 7, "repeat": 8}],
+                                     "tail": {"kernel": 5}, "global_residual": "bicubic"}, task)
+    floor = space.floor_spec(task)
+    fixed, moves = space.repair(biggest, task, space.budget_macs(floor))
+    assert space.canonical(space.spec_from_params(fixed, task)) == space.canonical(floor)
+    assert [m.split("=")[0].split("×")[0].split("≤")[0] for m in moves] == \
+        ["width", "kernels", "blocks", "types", "unshuffle"]
+    with pytest.raises(SpecError, match="cheapest"):
+        space.repair(biggest, task, space.budget_macs(floor) - 1)
+    with pytest.raises(search.SettingError, match="below the cheapest"):
+        search.resolve_budget(task, 100.0, None)
+    assert search.parse_macs("12k") == 12000 and search.parse_macs("1.5M") == 1.5e6
+
+
+@pytest.mark.parametrize("task, name", PEERS, ids=lambda v: v)
+def test_peers_are_points_of_the_space(task, name):
+    peer = zoo.named_spec(task, name)
+    params = space.params_for_spec(peer, task)
+    assert space.sample_params(optuna.trial.FixedTrial(params), task) == params
+    rebuilt = space.spec_from_params(space.sample_params(optuna.trial.FixedTrial(params), task), task, name=name)
+    assert space.canonical(rebuilt) == space.canonical(peer)
+    assert spec_cost(rebuilt) == spec_cost(peer)
+    # the same genome enqueued in a real NSGA-II study comes back unchanged
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.NSGAIISampler(seed=0))
+    study.enqueue_trial(params, user_attrs={"peer": name})
+    trial = study.ask()
+    assert space.sample_params(trial, task) == params and trial.user_attrs["peer"] == name
+
+
+def test_the_heavy_originals_of_sr_and_enhance_are_outside_the_space():
+    for task, name in (("sr_x2", "edsr_baseline"), ("enhance", "resnet_heavy")):
+        with pytest.raises(SpecError, match="17 body blocks"):
+            space.params_for_spec(zoo.named_spec(task, name), task)
+
+
+def write_heavy_card(zoo_dir, psnr=31.0):
+    spec = zoo.named_spec("sr_x2", "edsr_baseline")
+    cost = spec_cost(spec)
+    card = {"name": "edsr_baseline", "task": "sr_x2", "role": "heavy", "spec": spec, "params": cost.params,
+            "macs_per_input_pixel": cost.macs_per_pixel, "macs_per_input_mp": cost.macs_per_mp(),
+            "training": {"status": "training", "steps": 10, "steps_done": 1}, "validation": {"psnr": psnr}}
+    zoo.write_card(card, zoo_dir)
+    return cost.macs_per_pixel
+
+
+def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys):
+    zoo_dir, spec_dir = tmp_path / "zoo", tmp_path / "specs"
+    heavy_macs = write_heavy_card(zoo_dir)
+    ratio = 3000.0 / heavy_macs
+    args = search_args("sr_x2", folders, zoo_dir, "--budget-ratio", str(ratio), "--trials", "3", "--report")
+    assert search.main(args) == 0
+    out = capsys.readouterr().out
+    assert "queued peer espcn" in out and "queued peer fsrcnn" in out and "Pareto front" in out
+    assert out.count("] trial ") == 3                                         # one line per finished trial
+    records = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl")
+    assert [r["number"] for r in records] == [0, 1, 2] and {r["status"] for r in records} == {"complete"}
+    assert [r["peer"] for r in records] == ["espcn", "fsrcnn", None]           # peers first, same proxy treatment
+    for r in records:
+        assert set(r) >= {"spec", "macs_per_input_pixel", "macs_per_input_mp", "params", "latency_ms_per_mp",
+                          "proxy_psnr", "status", "seed", "study", "duration_s"}
+        assert r["macs_per_input_pixel"] == spec_cost(r["spec"]).macs_per_pixel and r["latency_ms_per_mp"] > 0
+    assert not records[0]["feasible"] and records[2]["feasible"]              # peers over budget, searched within
+    assert records[2]["macs_per_input_pixel"] <= 3000.0 + 1e-6
+    png = zoo_dir / "sr_x2" / "pareto.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10000
+
+    # rerunning with the same N does nothing; other settings are refused with a reason
+    assert search.main(search_args("sr_x2", folders, zoo_dir, "--budget-ratio", str(ratio), "--trials", "3")) == 0
+    assert len(search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl")) == 3
+    assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "5000", "--trials", "4")) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "1", "--study",
+                                   "distil", "--teacher", "heavy")) == 2
+    assert "trained first" in capsys.readouterr().err                        # the heavy has a card, no weights
+
+    assert search.main(["--task", "sr_x2", "--zoo", str(zoo_dir), "--register", "2", "--as", "found",
+                        "--spec-dir", str(spec_dir)]) == 0
+    spec = load_spec(spec_dir / "sr_x2" / "found.json")
+    assert spec["name"] == "found" and spec["search"]["trial"] == 2
+    assert spec["search"]["proxy_psnr"] == pytest.approx(records[2]["proxy_psnr"])
+    assert space.canonical(spec) == space.canonical(records[2]["spec"])
+    from searched_models.train import TrainConfig, train
+
+    common = dict(task="sr_x2", images=str(folders[0]), steps=2, batch=2, patch=16, threads=1, warmup=1)
+    card = train(TrainConfig(name="found", spec=spec, role="searched", zoo_dir=str(tmp_path / "trained"), **common))
+    assert card["search"]["study"] == "pixelnas-sr_x2" and card["role"] == "searched"
+
+    # with a trained heavy in the zoo, distillation works (teacher outputs cached with the batches)
+    train(TrainConfig(name="teacher", spec=records[0]["spec"], role="heavy", zoo_dir=str(zoo_dir), **common))
+    url = f"sqlite:///{tmp_path / 'search.db'}"                              # and any Optuna RDB URL works
+    assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "1", "--study",
+                                   "distil", "--teacher", "heavy", "--no-peers", "--storage", url)) == 0
+    assert [t.state.name for t in trials_of(url, "distil")] == ["COMPLETE"]
+    distilled = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl", study="distil")
+    assert [r["status"] for r in distilled] == ["complete"] and distilled[0]["proxy_psnr"] > 10
+
+
+def trials_of(storage, study="pixelnas-sr_x2"):
+    return optuna.load_study(study_name=study, storage=search.open_storage(storage)).get_trials()
+
+
+def running_trials(storage):
+    if "://" not in storage and not Path(storage).exists():
+        return []
+    try:
+        return [t for t in trials_of(storage) if t.state.name == "RUNNING"]
+    except (KeyError, search.SettingError):              # the study (or database) is not created yet
+        return []
+
+
+def check_log_matches_study(log_path, trials):
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    complete_lines = collections.Counter(r["number"] for r in lines if r["status"] == "complete")
+    assert max(complete_lines.values()) == 1                                   # no completed trial logged twice
+    done = {t.number for t in trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert set(complete_lines) == done
+
+
+def test_search_resumes_after_sigkill_without_losing_trials(tmp_path, folders, capsys):
+    zoo_dir = tmp_path / "zoo"
+    storage = str(zoo_dir / "sr_x2" / "search.journal")
+    args = search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "3", "--no-peers",
+                       "--proxy-steps", "40")
+    proc = cli(*args)
+    victim, deadline = None, time.time() + 60
+    while victim is None and time.time() < deadline and proc.poll() is None:
+        running = [t for t in running_trials(storage) if t.number >= 1 and "spec" in t.user_attrs]
+        if running:                                       # trial ≥ 1 is sampled and training: kill it now
+            victim = running[0].number
+            proc.send_signal(signal.SIGKILL)
+        time.sleep(0.02)
+    proc.wait()
+    assert victim is not None, proc.stdout.read()
+    assert trials_of(storage)[victim].state.name == "RUNNING"                 # killed mid-trial
+
+    assert search.main(args) == 0                         # the rerun (in this process) takes over
+    out = capsys.readouterr().out
+    assert f"trial {victim} abandoned" in out
+    trials = trials_of(storage)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 3 and not [t for t in trials if t.state.name == "RUNNING"]
+    retry = [t for t in trials if t.user_attrs.get("retry_of") == victim]
+    assert len(retry) == 1 and retry[0].state.name == "COMPLETE" and retry[0].params == trials[victim].params
+    check_log_matches_study(zoo_dir / "sr_x2" / "search_trials.jsonl", trials)
+
+
+def test_two_workers_share_one_journal(tmp_path, folders, capsys):
+    zoo_dir = tmp_path / "zoo"
+    url = str(tmp_path / "shared" / "search.journal")
+    args = search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "4", "--storage", url)
+    other = cli(*args, "--seed", "1")                    # one worker in a subprocess, one in this process
+    deadline = time.time() + 60
+    while time.time() < deadline and other.poll() is None and not running_trials(url):
+        time.sleep(0.02)                                  # join once the other worker is busy
+    assert search.main([*args, "--seed", "2"]) == 0
+    outputs = [other.communicate(timeout=150)[0], capsys.readouterr().out]
+    assert other.returncode == 0, outputs
+    trials = trials_of(url)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 4                                                    # exactly N in total
+    assert all(t.user_attrs.get("surplus") for t in trials if t.state.name == "FAIL")
+    assert all(sum(f"trial {t.number:>3} " in o for o in outputs) == 1 for t in complete)   # each ran once
+    assert all(o.count("] trial ") >= 1 for o in outputs)                      # both workers did work
+    assert sum(t.user_attrs.get("peer") is not None for t in complete) == 2      # peers queued once
+    check_log_matches_study(zoo_dir / "sr_x2" / "search_trials.jsonl", trials)
