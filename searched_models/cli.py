@@ -119,9 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     isp_cli.add_commands(sub)
     add_train(sub)
     add_eval(sub)
-    from searched_models import search
+    from searched_models import results_table, search
 
     search.add_command(sub)
+    results_table.add_command(sub)
     return parser
 
 
