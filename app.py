@@ -9,8 +9,6 @@ photos + a downloadable HTML/CSV report). One public API endpoint, `/process`.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +16,6 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from isp import compare, report
 from isp.errors import InputError
@@ -55,11 +52,7 @@ def _png(image: np.ndarray) -> str:
     and rewrites that file in place, so two users developing the same example at once could download a
     half-written picture; files are copied into its cache atomically.
     """
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    fd, path = tempfile.mkstemp(suffix=".png", dir=OUT_DIR)
-    with os.fdopen(fd, "wb") as f:
-        Image.fromarray(image).save(f, format="PNG", compress_level=1)
-    return path
+    return compare.write_output(image, OUT_DIR)
 
 
 def _prune_outputs(max_age_s: float = OUT_MAX_AGE_S) -> None:
@@ -412,47 +405,21 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, **
                        allowed_paths=[str(ASSETS)], theme=THEME, footer_links=["api"], **kwargs)
 
 
-def bench_app(path: str | Path, variants=("classical",), megapixels: float | None = 1.0, repeats: int = 3,
-              models: ModelCache | None = None) -> dict:
-    """Server-side time of the `/process` handler for one photo, resized to `megapixels` first (None = as is,
-    processed at full resolution): median of `repeats` runs after one warm-up, in ms. For `pixelnas bench-app`."""
-    path = Path(path)
-    if megapixels:
-        from isp.io import load_image
-
-        photo = load_image(path)
-        scale = (megapixels * 1e6 / (photo.shape[0] * photo.shape[1])) ** 0.5
-        size = (round(photo.shape[1] * scale), round(photo.shape[0] * scale))
-        OUT_DIR.mkdir(parents=True, exist_ok=True)
-        resized = OUT_DIR / f"bench_{path.stem}_{megapixels:g}mp.png"
-        Image.fromarray(compare.to_uint8(photo)).resize(size, Image.Resampling.BICUBIC).save(resized)
-        path = resized
-    handler = make_api_handler(models or ModelCache())
-    run = lambda: handler(str(path), size="full", variants=list(variants), progress=None)  # noqa: E731
-    run()
-    times, data = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        _, data = run()
-        times.append((time.perf_counter() - start) * 1000.0)
-    times.sort()
-    return {"file": path.name, "output_hw": data["size"], "variants": [r["variant"] for r in data["rows"]],
-            "median_server_ms": round(times[len(times) // 2], 1), "runs_ms": [round(t, 1) for t in times],
-            "pipeline_ms_per_variant": {r["variant"]: r["ms total"] for r in data["rows"]},
-            "load_ms": data["load_ms"], "score_ms": data["score_ms"], "notes": data["notes"]}
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="PixelNAS demo app")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, local only)")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--bench", metavar="FILE", help="print the server time of /process for FILE and exit")
+    parser.add_argument("--bench", metavar="FILE", help="print the server time of /process for FILE and exit "
+                                                          "(same as `pixelnas bench-app FILE`)")
     parser.add_argument("--bench-variants", default="classical", help="comma-separated variants for --bench")
     parser.add_argument("--bench-mp", type=float, default=1.0, help="resize the --bench photo to this many MP")
     args = parser.parse_args(argv)
     if args.bench:
-        print(json.dumps(bench_app(args.bench, variants=tuple(args.bench_variants.split(",")),
-                                    megapixels=args.bench_mp), indent=2))
+        from isp import bench
+
+        result = bench.bench_app(args.bench, variants=tuple(args.bench_variants.split(",")),
+                                 megapixels=args.bench_mp or None)
+        print(bench.format_bench(result))
         return
     launch(build_app(), args.host, args.port)
 

@@ -15,11 +15,15 @@ class ModelCache:
     def _zoo_kwargs(self) -> dict:
         return {"zoo_dir": self.zoo_dir} if self.zoo_dir is not None else {}
 
-    def names(self, task: str) -> list[str]:
-        """Model names available for a task (plus the roles "heavy"/"searched" when registered)."""
+    def cards(self, task: str) -> list[dict]:
+        """The cards (JSON) of every model of a task that has weights; no weights are loaded."""
         from searched_models import zoo
 
-        cards = zoo.list_models(task, **self._zoo_kwargs())
+        return zoo.list_models(task, **self._zoo_kwargs())
+
+    def names(self, task: str) -> list[str]:
+        """Model names available for a task (plus the roles "heavy"/"searched" when registered)."""
+        cards = self.cards(task)
         roles = [r for r in ("heavy", "searched") if any(c.get("role") == r for c in cards)]
         return roles + [c["name"] for c in cards]
 
@@ -41,7 +45,17 @@ class ModelCache:
         return run_chw(module, x_chw, tile=tile)
 
     def macs(self, task: str, name: str, height: int, width: int) -> int:
+        """MACs of one pass over a height×width network input (packed pixels for denoise_raw, LR for sr_x2)."""
         from searched_models.cost import spec_cost
 
         _, card = self.get(task, name)
         return int(round(spec_cost(card["spec"]).macs(height, width)))
+
+    def values_moved(self, task: str, name: str, height: int, width: int) -> float:
+        """Values moved by one pass over a height×width network input: every layer's activations read and
+        written once plus the weights read once (`searched_models.cost.Cost.bytes_moved` at 1 byte per value),
+        the traffic `pixelnas eval` feeds to `isp.power.energy_mj`."""
+        from searched_models.cost import spec_cost
+
+        _, card = self.get(task, name)
+        return float(spec_cost(card["spec"]).bytes_moved(height, width, bytes_per_value=1.0))

@@ -16,7 +16,7 @@ from PIL import Image
 from isp.color import (XYZ_FROM_SRGB, apply_matrix, inverse_smoothstep_tone, normalise_rows, smoothstep_tone,
                        srgb_eotf, srgb_oetf)
 from isp.errors import SettingError
-from isp.rawimage import RawImage, channel_masks
+from isp.rawimage import RawImage
 
 # XYZ→camera matrices of the Darmstadt Noise Dataset cameras, as used by Brooks et al. 2019 (random_ccm).
 XYZ_TO_CAM_DARMSTADT = np.array([
@@ -73,7 +73,7 @@ def iso_to_noise(iso: float, white_minus_black: float = SIM_WHITE_LEVEL - SIM_BL
 def add_noise(linear: np.ndarray, shot: float, read: float, rng: np.random.Generator) -> np.ndarray:
     """Heteroscedastic Gaussian noise: x + N(0, shot·x + read) (Brooks et al. 2019, eq. 2)."""
     variance = shot * np.clip(linear, 0.0, None) + read
-    return (linear + rng.standard_normal(linear.shape).astype(np.float32) * np.sqrt(variance)).astype(np.float32)
+    return (linear + rng.standard_normal(linear.shape, dtype=np.float32) * np.sqrt(variance)).astype(np.float32)
 
 
 def downscale_x2(srgb: np.ndarray) -> np.ndarray:
@@ -96,11 +96,10 @@ def invert_white_balance(linear_cam: np.ndarray, params: UnprocessParams) -> np.
 
 def mosaic(rgb: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     """Sample an H×W×3 image on a Bayer grid → H×W."""
-    h, w = rgb.shape[:2]
-    out = np.zeros((h, w), np.float32)
-    for index, colour in enumerate("RGB"):
-        mask = channel_masks(pattern, h, w)[colour]
-        out[mask] = rgb[..., index][mask]
+    out = np.empty(rgb.shape[:2], np.float32)
+    for index, colour in enumerate(pattern):
+        dy, dx = divmod(index, 2)
+        out[dy::2, dx::2] = rgb[dy::2, dx::2, "RGB".index(colour)]
     return out
 
 

@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     search.add_command(sub)
     results_table.add_command(sub)
+    from isp import bench
+
+    bench.add_command(sub)
     return parser
 
 

@@ -56,13 +56,14 @@ def model_rows(task: str, names: list[str], cache: ModelCache) -> list[dict]:
                 ops *= 4.0       # ops_per_pixel is per mosaic pixel; report per packed (network-input) pixel
             channels = {"denoise_raw": 8, "sr_x2": 3 + 12, "enhance": 6}[task]
             rows.append({"name": name, "role": name, "params": 0, "macs_per_pixel": ops, "macs_per_image": 0.0,
-                         "values_per_pixel": float(channels), "module": None})
+                         "values_per_pixel": float(channels), "values_per_image": 0.0, "module": None})
             continue
         module, card = cache.get(task, name)
         cost = spec_cost(card["spec"])
         rows.append({"name": card["name"], "role": card.get("role", "peer"), "params": cost.params,
                      "macs_per_pixel": cost.macs_per_pixel, "macs_per_image": cost.macs_per_image,
-                     "values_per_pixel": cost.activations_per_pixel, "module": module, "requested": name})
+                     "values_per_pixel": cost.activations_per_pixel, "values_per_image": float(cost.params),
+                     "module": module, "requested": name})
     return rows
 
 
@@ -152,9 +153,9 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
             video_px = input_pixels_for_output(task, VIDEO_1080P)
             row["energy"][name] = {
                 "mj_per_12mp_photo": energy_mj(row["macs_per_pixel"] * photo_px + row["macs_per_image"],
-                                               row["values_per_pixel"] * photo_px, name),
+                                               row["values_per_pixel"] * photo_px + row["values_per_image"], name),
                 "mw_at_30fps_1080p": power_mw(energy_mj(row["macs_per_pixel"] * video_px + row["macs_per_image"],
-                                                        row["values_per_pixel"] * video_px, name)),
+                                                        row["values_per_pixel"] * video_px + row["values_per_image"], name)),
             }
     iso_list = (isos or [800, 3200]) if task == "denoise_raw" else [None]
     groups = []

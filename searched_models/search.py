@@ -6,48 +6,41 @@ constraint (`Trial.set_constraint("macs_over_budget", MACs − budget)`, feasibl
 for the deprecated `constraints_func`; NSGA-II ranks by Deb's constrained domination). Sampled genomes of
 `searched_models.space` are repaired deterministically to fit the budget, so every sampled trial builds and
 is feasible; the hand-designed peers are enqueued as the first trials of a new study (unrepaired, so they may
-be infeasible) and get exactly the same proxy treatment. Each trial builds its spec, trains it K steps in
-memory (`train.fit`, optional distillation from the heavy), scores it on a fixed validation subset and
-measures its latency (`cost.measure_latency_ms`, a reported column, not an objective).
+be infeasible) and get exactly the same proxy treatment (`search_proxy`). `--trials N` runs until the study has
+N finished trials, so a rerun resumes and parallel workers sharing one storage (`search_storage`) share the count.
+Every trial is appended to `zoo/<task>/search_trials.jsonl` (`search_log`); `--report` and `--register` are in
+`search_report`, the budget in `search_budget`.
 
-Storage: a local Optuna journal file (default `zoo/<task>/search.journal`) or any Optuna RDB URL
-(sqlite:///…, postgresql://…), shared by any number of worker processes or machines. `--trials N` runs until
-the study has N finished trials, so a rerun resumes and parallel workers share the count. A worker killed
-with SIGKILL loses nothing: every running trial carries its worker (host, boot id, pid) and a heartbeat
-(refreshed every HEARTBEAT_S seconds); other workers (and the rerun) fail a trial whose process is gone or whose
-heartbeat is older than STALE_AFTER_S and enqueue its parameters again as a new trial ("retry_of").
-
-Every trial is appended to `zoo/<task>/search_trials.jsonl` (append-only; read it with `read_trials_jsonl`,
-which keeps the last line per (study, trial)); completed trials missing from it (another machine ran them,
-or a kill came between the storage write and the log write) are back-filled from the storage at start and end.
+This module: the search settings, the study's creation, the trial loop and the command line.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
-import re
 import shlex
 import signal
-import socket
 import sys
-import threading
 import time
-import warnings
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from isp.errors import InputError, SettingError
+from searched_models.search_budget import heavy_card, parse_macs, resolve_budget
+from searched_models.search_log import (ZOO_DIR, describe, log_trial, read_trials_jsonl, spec_key,
+                                        trials_log_path)
+from searched_models.search_proxy import Proxy
+from searched_models.search_report import SPEC_DIR, register, report
+from searched_models.search_storage import (Heartbeat, backfill, claim_trial, counts, default_storage,
+                                            default_study, make_sampler, open_storage, quiet_optuna, reap,
+                                            requeue, worker_id)
 
 # Kept light on purpose (torch, numpy and the space are imported where used): `pixelnas --help` imports this module.
-ZOO_DIR = Path(__file__).resolve().parent / "zoo"      # = searched_models.ZOO_DIR
-SPEC_DIR = Path(__file__).resolve().parent / "specs"   # = searched_models.SPEC_DIR
-TASKS = ("denoise_raw", "enhance", "sr_x2")
+# Also importable from here, as before the split: InputError, SettingError, parse_macs, resolve_budget,
+# read_trials_jsonl, open_storage, register, report.
+__all__ = ["SearchConfig", "add_command", "run", "main", "search", "InputError", "SettingError", "parse_macs",
+           "resolve_budget", "read_trials_jsonl", "open_storage", "register", "report"]
 
-HEARTBEAT_S = 10.0       # a running trial refreshes its "heartbeat" user attribute this often
-STALE_AFTER_S = 60.0     # … and is taken over when the heartbeat is older than this (other hosts)
-RECOVER_AFTER_S = 30.0   # a failed trial left without its retry (crash while re-queueing) is re-queued after this
+TASKS = ("denoise_raw", "enhance", "sr_x2")
 POLL_S = 1.0             # a worker waiting for other workers' last trials checks this often
 LATENCY_SIZE = 256       # latency input side in network-input pixels (as searched_models.evaluate.TIMING_SIZE)
 OBJECTIVES = ("proxy PSNR (dB, maximise)", "MACs per input MP (minimise)")
@@ -55,6 +48,8 @@ OBJECTIVES = ("proxy PSNR (dB, maximise)", "MACs per input MP (minimise)")
 
 @dataclass
 class SearchConfig:
+    """Settings of one search run (the options of `pixelnas search`)."""
+
     task: str
     max_macs: float                       # budget: MACs per input pixel (space.budget_macs)
     trials: int
@@ -90,78 +85,11 @@ class SearchConfig:
         return 0    # batches, initial weights and validation noise are the same for every trial and worker
 
 
-# ---------------------------------------------------------------------------------------------- storage, study
-
-def default_storage(task: str, zoo_dir: str | Path = ZOO_DIR) -> str:
-    return str(Path(zoo_dir) / task / "search.journal")
-
-
-def default_study(task: str) -> str:
-    return f"pixelnas-{task}"
-
-
-def trials_log_path(task: str, zoo_dir: str | Path = ZOO_DIR) -> Path:
-    return Path(zoo_dir) / task / "search_trials.jsonl"
-
-
-def open_storage(storage: str):
-    """An Optuna storage: RDB for URLs (sqlite:///…), a journal file (with a stale-lock timeout) otherwise."""
-    import optuna
-    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
-
-    if "://" in storage:
-        from sqlalchemy.exc import IntegrityError, OperationalError
-
-        kwargs = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else {}
-        for attempt in range(5):
-            try:
-                return optuna.storages.RDBStorage(storage, engine_kwargs=kwargs)
-            except (IntegrityError, OperationalError) as error:
-                if attempt == 4:           # workers starting together race to create the schema: try again
-                    raise SettingError(f"Cannot open the Optuna storage {storage!r}: {error}") from error
-                time.sleep(0.5 + attempt)
-            except Exception as error:  # noqa: BLE001 - SQLAlchemy raises many types for a bad URL
-                raise SettingError(f"Cannot open the Optuna storage {storage!r}: {error}") from error
-    path = Path(storage)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileSymlinkLock(str(path), grace_period=10)))
-
-
-def _quiet_optuna():
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
-
-def make_sampler(seed: int, done: int, population: int):
-    """NSGA-II seeded from (seed, trials already in the study): a resumed run does not replay its first samples."""
-    import numpy as np
-    import optuna
-
-    state = int(np.random.SeedSequence([seed, done]).generate_state(1)[0])
-    return optuna.samplers.NSGAIISampler(population_size=population, seed=state)
-
-
-def load_study(storage: str, study_name: str, sampler=None):
-    import optuna
-
-    _quiet_optuna()
-    if "://" not in storage and not Path(storage).exists():
-        raise SettingError(f"No search storage at {storage}; run `pixelnas search … --trials N` first "
-                           f"(or pass --storage).")
-    try:
-        return optuna.load_study(study_name=study_name, storage=open_storage(storage), sampler=sampler)
-    except KeyError:
-        raise SettingError(f"No search study {study_name!r} in {storage}; run `pixelnas search … --trials N` "
-                           f"first (or pass --study/--storage).") from None
-
-
 def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print):
     """Create the study (enqueueing the peers) or join the existing one after checking its settings."""
     import optuna
 
-    _quiet_optuna()
+    quiet_optuna()
     backend = open_storage(storage)
     try:
         study = optuna.create_study(study_name=study_name, storage=backend, directions=["maximize", "minimize"],
@@ -190,6 +118,7 @@ def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print):
 
 
 def _same(a, b) -> bool:
+    """Equal settings (floats to 1e-9 relative)."""
     if isinstance(a, float) or isinstance(b, float):
         return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-9)
     return a == b
@@ -212,349 +141,6 @@ def peer_params(task: str, zoo_dir: str | Path = ZOO_DIR) -> list[tuple[str, dic
     return out
 
 
-def heavy_card(task: str, zoo_dir: str | Path = ZOO_DIR) -> dict | None:
-    """The card of the task's heavy original (weights not needed: it may still be training)."""
-    for path in sorted((Path(zoo_dir) / task).glob("*.json")):
-        try:
-            card = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(card, dict) and card.get("role") == "heavy" and "spec" in card:
-            return card
-    return None
-
-
-def resolve_budget(task: str, max_macs: float | None, ratio: float | None, zoo_dir: str | Path = ZOO_DIR) -> float:
-    """The budget in MACs per input pixel, from --max-macs or from --budget-ratio × the heavy's card."""
-    from searched_models import space
-
-    if max_macs is None and ratio is None:
-        raise SettingError("Give a budget: --max-macs X (MACs per input pixel) or --budget-ratio R (× the heavy's).")
-    if max_macs is None:
-        card = heavy_card(task, zoo_dir)
-        if card is None:
-            raise SettingError(f"--budget-ratio needs the heavy model's card in {Path(zoo_dir) / task}, and there is "
-                               f"none yet; start its training (pixelnas train --task {task} --name … --role heavy) "
-                               f"or give --max-macs.")
-        max_macs = ratio * float(card.get("macs_per_input_pixel") or space.budget_macs(card["spec"]))
-    floor = space.budget_macs(space.floor_spec(task))
-    if max_macs < floor:
-        raise SettingError(f"A budget of {max_macs:.0f} MACs per input pixel is below the cheapest network of the "
-                           f"{task} search space ({floor:.0f}).")
-    return float(max_macs)
-
-
-def parse_macs(text: str) -> float:
-    """'12000', '12k', '1.5M', '2G' → MACs."""
-    match = re.fullmatch(r"\s*([0-9.]+(?:e[+-]?\d+)?)\s*([kKmMgG]?)\s*", text)
-    if not match:
-        raise SettingError(f"Cannot read the MAC count {text!r}; write e.g. 12000, 12k or 1.5M.")
-    return float(match.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[match.group(2).lower()]
-
-
-# ------------------------------------------------------------------------------------------ workers, staleness
-
-def worker_id() -> dict:
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        boot = ""
-    return {"host": socket.gethostname(), "boot": boot, "pid": os.getpid()}
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:                                               # a killed child its parent has not reaped yet
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _started(trial) -> float:
-    return trial.datetime_start.timestamp() if trial.datetime_start else time.time()
-
-
-def stale_reason(trial, me: dict, now: float) -> str | None:
-    """Why a RUNNING trial is abandoned (its process is gone / its heartbeat stopped), or None if it is alive."""
-    w = trial.user_attrs.get("worker")
-    if w and w.get("host") == me["host"] and w.get("boot") == me["boot"]:
-        if w.get("pid") == me["pid"]:
-            return f"this process (pid {me['pid']}) is not running it"
-        if not pid_alive(int(w.get("pid", -1))):
-            return f"its worker process {w.get('pid')} on {w.get('host')} is gone"
-    last = trial.user_attrs.get("heartbeat", _started(trial))
-    if now - last > STALE_AFTER_S:
-        return f"no heartbeat for {now - last:.0f} s"
-    return None
-
-
-def _needs_retry(trial) -> bool:
-    """A failed trial whose slot must be run again (killed, interrupted or crashed — not diverged, not surplus)."""
-    from optuna.trial import TrialState
-
-    return trial.state == TrialState.FAIL and not trial.user_attrs.get("diverged") and \
-        not trial.user_attrs.get("surplus")
-
-
-def requeue(study, trial, reason: str) -> None:
-    keep = {k: v for k, v in trial.user_attrs.items() if k in ("peer",)}
-    study.enqueue_trial(dict(trial.params), user_attrs={**keep, "retry_of": trial.number, "retry_reason": reason})
-
-
-def reap(study, me: dict, log_path: Path, log=print) -> None:
-    """Fail abandoned RUNNING trials and re-queue their parameters; re-queue failed trials left without a retry."""
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
-
-    now = time.time()
-    trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get("retry_of") for t in trials}
-    for t in trials:
-        if t.state == TrialState.RUNNING:
-            reason = stale_reason(t, me, now)
-            if reason is None:
-                continue
-            try:
-                study.tell(t.number, state=TrialState.FAIL)
-            except (ValueError, UpdateFinishedTrialError, RuntimeError):
-                continue                                    # another worker took it over first
-            requeue(study, t, reason)
-            log_trial(study, t.number, log_path, status="abandoned", reason=reason)
-            log(f"trial {t.number} abandoned ({reason}); its parameters are queued again")
-        elif _needs_retry(t) and t.number not in retried and t.datetime_complete is not None and \
-                (datetime.now() - t.datetime_complete).total_seconds() > RECOVER_AFTER_S:
-            requeue(study, t, "failed trial without a retry")
-            log(f"trial {t.number} had failed without being queued again; its parameters are queued again")
-
-
-def counts(study, me: dict, mine: int | None = None) -> tuple[list[int], list[int]]:
-    """(numbers of finished trials, numbers of live running trials — `mine` included). Finished = complete,
-    pruned or diverged."""
-    from optuna.trial import TrialState
-
-    now = time.time()
-    finished, running = [], []
-    for t in study.get_trials(deepcopy=False):
-        diverged = t.state == TrialState.FAIL and t.user_attrs.get("diverged")
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or diverged:
-            finished.append(t.number)
-        elif t.state == TrialState.RUNNING and (t.number == mine or stale_reason(t, me, now) is None):
-            running.append(t.number)
-    return finished, running
-
-
-class Heartbeat:
-    """Refreshes the trial's "heartbeat" user attribute every HEARTBEAT_S seconds in a daemon thread."""
-
-    def __init__(self, trial, interval: float = HEARTBEAT_S):
-        self.trial, self.interval = trial, interval
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self.stop_event.wait(self.interval):
-            try:
-                self.trial.set_user_attr("heartbeat", time.time())
-            except Exception:  # noqa: BLE001 - the trial was finished or taken over: nothing left to beat for
-                return
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_event.set()
-        self.thread.join()
-
-
-# ---------------------------------------------------------------------------------------------- proxy training
-
-class Proxy:
-    """The fixed proxy task every trial gets: the same K training batches, init seed, validation pairs, timing input."""
-
-    def __init__(self, cfg: SearchConfig, log=print):
-        import numpy as np
-        import torch
-
-        from searched_models.data import load_folder
-        from searched_models.tasks import center_crop, get_task
-
-        self.cfg = cfg
-        self.task = get_task(cfg.task)
-        self.patch = cfg.patch or self.task.patch
-        self.teacher = load_teacher(cfg.task, cfg.teacher, cfg.zoo_dir, log) if cfg.teacher else None
-        log(f"loading training images from {cfg.images} …")
-        self.prepared = self.task.prepare(load_folder(cfg.images))
-        photos = load_folder(cfg.val_images, limit=cfg.val_limit, min_side=16)
-        self.val_pairs = self.task.val_pairs([center_crop(p, cfg.val_crop, multiple=32) for p in photos],
-                                             seed=cfg.seed_data)
-        self.cache: dict[int, tuple] = {}
-        self.cache_bytes = 0.0
-        rng = np.random.default_rng(0)
-        side = cfg.latency_size
-        self.timing_input = torch.from_numpy(rng.random((1, self.task.in_channels, side, side), dtype=np.float32))
-
-    def train_config(self, spec: dict):
-        from searched_models.train import TrainConfig
-
-        k = self.cfg.proxy_steps
-        return TrainConfig(task=self.cfg.task, name="proxy", spec=spec, images=self.cfg.images, steps=k,
-                           batch=self.cfg.batch, patch=self.patch, lr=self.cfg.lr, warmup=max(1, k // 20),
-                           teacher=self.cfg.teacher, distill_weight=self.cfg.distill_weight,
-                           seed=self.cfg.seed_data, threads=self.cfg.threads, zoo_dir=self.cfg.zoo_dir)
-
-    def batch(self, tcfg, step: int) -> tuple:
-        """Batch `step` (+ teacher output), computed once per worker and kept while the cache has room."""
-        from searched_models.train import make_batch, teacher_output
-
-        if step in self.cache:
-            return self.cache[step]
-        x, y = make_batch(tcfg, self.task, self.prepared, self.patch, step)
-        t = teacher_output(tcfg, self.teacher, x) if self.teacher is not None else None
-        item = (x, y, t)
-        size = sum(a.numel() * a.element_size() for a in item if a is not None)
-        if self.cache_bytes + size <= self.cfg.cache_mb * 1e6:
-            self.cache[step] = item
-            self.cache_bytes += size
-        return item
-
-    def evaluate(self, spec: dict) -> dict:
-        """Proxy-train `spec` from the fixed init; returns proxy PSNR, latency (ms per input MP), final loss."""
-        import numpy as np
-        import torch
-
-        from searched_models.cost import measure_latency_ms
-        from searched_models.infer import stride_multiple
-        from searched_models.spec import build
-        from searched_models.train import fit, validate
-
-        tcfg = self.train_config(spec)
-        torch.manual_seed(tcfg.seed)
-        model = build(spec).to(memory_format=torch.channels_last)
-        m = stride_multiple(spec)
-        scale = spec.get("scale", 1)
-
-        def batches(step):
-            x, y, t = self.batch(tcfg, step)
-            h, w = x.shape[-2] // m * m, x.shape[-1] // m * m
-            if (h, w) != tuple(x.shape[-2:]):
-                x, y = x[..., :h, :w], y[..., :h * scale, :w * scale]
-                t = None if t is None else t[..., :h * scale, :w * scale]
-            return x, y, t
-
-        start = time.perf_counter()
-        losses = fit(tcfg, model, self.task, self.prepared, self.patch, batches=batches)
-        train_s = time.perf_counter() - start
-        psnr = validate(model, self.task, self.val_pairs)
-        ms = measure_latency_ms(model, self.timing_input)
-        return {"proxy_psnr": psnr, "latency_ms_per_mp": ms / (self.cfg.latency_size ** 2 / 1e6),
-                "train_s": train_s, "final_loss": float(np.mean(losses[-10:])) if losses else None}
-
-
-def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print):
-    """The distillation teacher from the zoo, with a clear message when it is not trained yet."""
-    import torch
-
-    from searched_models import zoo
-
-    try:
-        teacher, card = zoo.load(task, name, Path(zoo_dir))
-    except SettingError as error:
-        raise SettingError(f"--teacher {name}: {error} The {task} heavy original has to be trained first "
-                           f"(pixelnas train --task {task} --name <heavy spec> --role heavy …), or search without "
-                           f"--teacher.") from None
-    training = card.get("training", {})
-    if training.get("status") != "done":
-        log(f"note: teacher {card['name']} is still training ({training.get('steps_done')}/{training.get('steps')} "
-            f"steps); distilling from its latest checkpoint")
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return teacher.to(memory_format=torch.channels_last)
-
-
-# ---------------------------------------------------------------------------------------------- the search loop
-
-def _spec_key(spec: dict) -> str:
-    from searched_models import space
-
-    return json.dumps(space.canonical(spec), sort_keys=True)
-
-
-def record_from_trial(trial, study_name: str) -> dict:
-    """The JSONL record of a trial, rebuilt from what the storage holds."""
-    attrs = trial.user_attrs
-    metrics = attrs.get("metrics", {})
-    status = trial.state.name.lower()
-    if status == "fail":
-        status = "diverged" if attrs.get("diverged") else "surplus" if attrs.get("surplus") else "failed"
-    return {"study": study_name, "number": trial.number, "status": status, "spec": attrs.get("spec"),
-            **metrics, "peer": attrs.get("peer"), "retry_of": attrs.get("retry_of"),
-            "duplicate_of": attrs.get("duplicate_of"), "repair": attrs.get("repair"), "worker": attrs.get("worker"),
-            "error": attrs.get("error"), "time": time.time()}
-
-
-def log_trial(study, number: int, path: Path, **extra) -> dict:
-    """Append the storage's current view of trial `number` (plus `extra`) to the trials log."""
-    record = {**record_from_trial(study.get_trials(deepcopy=False)[number], study.study_name), **extra}
-    append_jsonl(path, record)
-    return record
-
-
-def append_jsonl(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")                 # one write per line: appends from workers do not interleave
-
-
-def read_trials_jsonl(path: str | Path, study: str | None = None) -> list[dict]:
-    """Records of the trials log, the last line per (study, number) winning; sorted by study and number."""
-    latest: dict[tuple, dict] = {}
-    path = Path(path)
-    if not path.exists():
-        return []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue                                        # a line cut by a kill
-        if study is None or record.get("study") == study:
-            latest[(record.get("study"), record.get("number"))] = record
-    return [latest[k] for k in sorted(latest, key=lambda k: (str(k[0]), k[1]))]
-
-
-def backfill(study, path: Path, me: dict) -> int:
-    """Append the study's completed trials that the log lacks — those whose worker is gone (a live worker
-    writes its own line right after telling the storage); returns how many."""
-    from optuna.trial import TrialState
-
-    logged = {(r["study"], r["number"]) for r in read_trials_jsonl(path, study.study_name) if r["status"] == "complete"}
-    added, now = 0, time.time()
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if (study.study_name, t.number) not in logged and stale_reason(t, me, now) is not None:
-            append_jsonl(path, record_from_trial(t, study.study_name))
-            added += 1
-    return added
-
-
-def describe(spec: dict) -> str:
-    """A short architecture summary, e.g. '½res stem16 dwsep16k5 ↓32 dwsep32k5 ↑16 conv16k3'."""
-    from searched_models import space
-
-    parts = []
-    for b in space.canonical(spec)["blocks"]:
-        text = {"down": "↓", "up": "↑"}.get(b["type"], b["type"]) + str(b["channels"])
-        if b["type"] not in ("down", "up"):
-            text += f"k{b['kernel']}"
-        parts.append(text + (f"×{b['repeat']}" if b.get("repeat", 1) > 1 else ""))
-    res = {1: "", 2: "½res ", 4: "¼res "}[spec.get("unshuffle", 1)]
-    return f"{res}stem{spec['stem']['channels']} " + " ".join(parts)
-
-
 def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path: Path) -> dict:
     """Sample (or replay) the genome, repair, proxy-train, tell. Returns the JSONL record."""
     from optuna.trial import TrialState
@@ -572,9 +158,9 @@ def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path:
     trial.set_user_attr("spec", spec)
     trial.set_user_attr("repair", moves)
     trial.set_constraint("macs_over_budget", macs - cfg.max_macs)   # NSGA-II: feasible when ≤ 0
-    key = _spec_key(spec)
+    key = spec_key(spec)
     twin = next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                 if t.user_attrs.get("spec") and _spec_key(t.user_attrs["spec"]) == key), None)
+                 if t.user_attrs.get("spec") and spec_key(t.user_attrs["spec"]) == key), None)
     if twin is not None:                 # the same network was already trained with the same data and seed
         result = {k: twin.user_attrs["metrics"][k]
                   for k in ("proxy_psnr", "latency_ms_per_mp", "train_s", "final_loss")}
@@ -595,6 +181,7 @@ def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path:
 
 
 def progress_line(record: dict, finished: int, total: int, heavy_macs: float | None) -> str:
+    """One line per finished trial: PSNR, MACs, params, latency, duration, kind and architecture."""
     tag = f"peer {record['peer']}" if record.get("peer") else "searched"
     if record.get("duplicate_of") is not None:
         tag += f", same net as #{record['duplicate_of']}"
@@ -612,7 +199,6 @@ def progress_line(record: dict, finished: int, total: int, heavy_macs: float | N
 def search(cfg: SearchConfig, log=print):
     """Run trials until the study has cfg.trials finished ones (resuming / sharing with other workers)."""
     from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
 
     from searched_models import space
 
@@ -638,17 +224,8 @@ def search(cfg: SearchConfig, log=print):
         if len(finished) + len(running) >= cfg.trials:
             time.sleep(POLL_S)                              # other workers are running the last trials
             continue
-        trial = study.ask()
-        trial.set_user_attr("worker", me)
-        trial.set_user_attr("heartbeat", time.time())
-        finished, running = counts(study, me, mine=trial.number)
-        if trial.number not in sorted(finished + running)[:cfg.trials]:
-            trial.set_user_attr("surplus", True)            # another worker took the last slot at the same moment
-            study.tell(trial, state=TrialState.FAIL)
-            frozen = study.get_trials(deepcopy=False)[trial.number]
-            if "fixed_params" in frozen.system_attrs:       # hand an enqueued (peer / retry) trial back
-                requeue(study, frozen, "surplus")
-            log_trial(study, trial.number, log_path)
+        trial = claim_trial(study, me, cfg.trials, log_path)
+        if trial is None:
             continue
         try:
             with Heartbeat(trial):
@@ -667,6 +244,7 @@ def search(cfg: SearchConfig, log=print):
 
 
 def _fail_and_requeue(study, trial, error: BaseException, log_path: Path) -> BaseException:
+    """Fail this worker's trial after `error`, queue its parameters again, log it; returns `error` to raise."""
     from optuna.trial import TrialState
 
     try:
@@ -680,143 +258,6 @@ def _fail_and_requeue(study, trial, error: BaseException, log_path: Path) -> Bas
         pass
     return error
 
-
-# ---------------------------------------------------------------------------------------------- report, register
-
-def study_records(study) -> list[dict]:
-    from optuna.trial import TrialState
-
-    return [record_from_trial(t, study.study_name)
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-
-
-def pareto(records: list[dict]) -> list[dict]:
-    """Non-dominated feasible records (PSNR ↑, MACs ↓), sorted by MACs."""
-    feasible = [r for r in records if r.get("feasible")]
-    front = [r for r in feasible if not any(
-        o["proxy_psnr"] >= r["proxy_psnr"] and o["macs_per_input_mp"] <= r["macs_per_input_mp"]
-        and (o["proxy_psnr"] > r["proxy_psnr"] or o["macs_per_input_mp"] < r["macs_per_input_mp"]) for o in feasible)]
-    unique = {}
-    for r in sorted(front, key=lambda r: (r["macs_per_input_mp"], r["number"])):
-        unique.setdefault(_spec_key(r["spec"]), r)          # one row per network (duplicates share results)
-    return list(unique.values())
-
-
-def pareto_table(records: list[dict], heavy: dict | None) -> str:
-    front = pareto(records)
-    heavy_mp = float(heavy["macs_per_input_mp"]) if heavy and heavy.get("macs_per_input_mp") else None
-    lines = [f"Pareto front ({len(front)} of {len(records)} completed trials; "
-             f"proxy PSNR after the same short training)",
-             f"{'trial':>5}  {'PSNR':>6}  {'kMAC/px':>8}  {'GMAC/MP':>8}  {'R':>6}  {'params':>7}  {'ms/MP':>7}  "
-             f"{'kind':<14} architecture"]
-    for r in front:
-        ratio = f"{heavy_mp / r['macs_per_input_mp']:6.0f}" if heavy_mp else f"{'—':>6}"
-        kind = f"peer {r['peer']}" if r.get("peer") else "searched"
-        lines.append(f"{r['number']:>5}  {r['proxy_psnr']:6.2f}  {r['macs_per_input_pixel'] / 1e3:8.2f}  "
-                     f"{r['macs_per_input_mp'] / 1e9:8.3f}  {ratio}  {r['params']:>7}  {r['latency_ms_per_mp']:7.1f}  "
-                     f"{kind:<14} {describe(r['spec'])}")
-    peers = [r for r in records if r.get("peer") and r not in front]
-    for r in peers:
-        lines.append(f"  (peer {r['peer']}: trial {r['number']}, {r['proxy_psnr']:.2f} dB, "
-                     f"{r['macs_per_input_pixel'] / 1e3:.2f} kMAC/px{'' if r['feasible'] else ', over budget'})")
-    return "\n".join(lines)
-
-
-def draw_pareto(records: list[dict], heavy: dict | None, max_macs: float | None, path: Path, title: str) -> Path:
-    """PNG: every completed trial, the Pareto front, peers and the heavy (full training) — x log MACs/MP."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
-    searched = [r for r in records if not r.get("peer")]
-    ax.scatter([r["macs_per_input_mp"] for r in searched], [r["proxy_psnr"] for r in searched], s=16,
-               color="0.6", label="searched trials (proxy training)", zorder=2)
-    front = pareto(records)
-    if front:
-        ax.plot([r["macs_per_input_mp"] for r in front], [r["proxy_psnr"] for r in front], "-o", color="tab:red",
-                ms=6, lw=1.5, label="Pareto front (within budget)", zorder=3)
-    peers = [r for r in records if r.get("peer")]
-    for i, r in enumerate(peers):
-        ax.scatter([r["macs_per_input_mp"]], [r["proxy_psnr"]], marker="s", s=50, color="tab:blue",
-                   label="hand-designed peers (same proxy)" if i == 0 else None, zorder=4)
-        ax.annotate(f"{r['peer']} (#{r['number']})", (r["macs_per_input_mp"], r["proxy_psnr"]),
-                    textcoords="offset points", xytext=(5, 5), fontsize=8, color="tab:blue")
-    if max_macs:
-        ax.axvline(max_macs * 1e6, ls="--", color="k", lw=1, label=f"budget {max_macs / 1e3:.1f} kMAC/px")
-    if heavy and heavy.get("macs_per_input_mp"):
-        x = float(heavy["macs_per_input_mp"])
-        psnr = (heavy.get("validation") or {}).get("psnr")
-        if psnr is not None:
-            ax.scatter([x], [psnr], marker="*", s=160, color="tab:green", zorder=5,
-                       label=f"heavy {heavy['name']} (full training)")
-            ax.annotate("heavy (full training)", (x, psnr), textcoords="offset points", xytext=(-10, 8),
-                        ha="right", fontsize=8, color="tab:green")
-        else:
-            ax.axvline(x, color="tab:green", lw=1.5, label=f"heavy {heavy['name']} (full training, no PSNR yet)")
-            ax.annotate("heavy (full training):\nno validation PSNR yet", (x, 0.97), xycoords=("data", "axes fraction"),
-                        ha="right", va="top", fontsize=8, color="tab:green", xytext=(-4, 0), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("MACs per input megapixel (log scale)")
-    ax.set_ylabel("validation PSNR (dB) — proxy training")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def report(task: str, storage: str, study_name: str, zoo_dir: str | Path = ZOO_DIR) -> tuple[str, Path]:
-    """Draw zoo/<task>/pareto.png and return (Pareto table, png path)."""
-    study = load_study(storage, study_name)
-    records = study_records(study)
-    if not records:
-        raise SettingError(f"Study {study_name!r} has no completed trials yet.")
-    heavy = heavy_card(task, zoo_dir)
-    settings = study.user_attrs.get("settings", {})
-    title = (f"{task}: {study_name}, {len(records)} trials, proxy {settings.get('proxy_steps')} steps"
-             + (f", teacher {settings['teacher']}" if settings.get("teacher") else ""))
-    png = draw_pareto(records, heavy, settings.get("max_macs"), Path(zoo_dir) / task / "pareto.png", title)
-    return pareto_table(records, heavy), png
-
-
-def register(task: str, storage: str, study_name: str, number: int, name: str,
-             spec_dir: str | Path = SPEC_DIR, command: str = "") -> Path:
-    """Write specs/<task>/<name>.json: the trial's spec plus a "search" provenance block."""
-    from optuna.trial import TrialState
-
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""):
-        raise SettingError(f"--as {name!r}: use letters, digits, '_', '-' or '.'.")
-    study = load_study(storage, study_name)
-    trials = study.get_trials(deepcopy=False)
-    if not 0 <= number < len(trials):
-        raise SettingError(f"Study {study_name!r} has no trial {number} (it has {len(trials)}).")
-    trial = trials[number]
-    if trial.state != TrialState.COMPLETE:
-        raise SettingError(f"Trial {number} of {study_name!r} is {trial.state.name.lower()}, not complete.")
-    path = Path(spec_dir) / task / f"{name}.json"
-    if path.exists():
-        raise SettingError(f"{path} exists already; choose another --as name.")
-    metrics = trial.user_attrs["metrics"]
-    settings = study.user_attrs.get("settings", {})
-    spec = {**trial.user_attrs["spec"], "name": name,
-            "note": f"Searched by PixelNAS (NSGA-II), study {study_name} trial {number}: "
-                    f"{describe(trial.user_attrs['spec'])}.",
-            "search": {"study": study_name, "trial": number, "storage": str(storage),
-                       "proxy_psnr": metrics["proxy_psnr"], "proxy_steps": settings.get("proxy_steps"),
-                       "teacher": settings.get("teacher"), "budget_macs_per_input_pixel": settings.get("max_macs"),
-                       "macs_per_input_pixel": metrics["macs_per_input_pixel"], "peer": trial.user_attrs.get("peer"),
-                       "command": command}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(spec, indent=2) + "\n")
-    return path
-
-
-# ---------------------------------------------------------------------------------------------- command line
 
 def add_command(sub) -> None:
     """Register `pixelnas search` on an argparse subparsers object."""
@@ -857,6 +298,7 @@ def add_command(sub) -> None:
 
 
 def run(args) -> int:
+    """`pixelnas search`: run trials, then --report and/or --register."""
     import torch
 
     zoo_dir = args.zoo or str(ZOO_DIR)

@@ -77,3 +77,15 @@ def test_shape_mismatch_is_a_clear_value_error():
             metric(a, b)
     with pytest.raises(InputError):
         psnr(a, b)
+
+
+def test_fast_ssim_and_delta_e_agree_with_scikit_image():
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(7)
+    a = rng.random((64, 80, 3), dtype=np.float32)
+    b = np.clip(a + rng.normal(0, 0.05, a.shape).astype(np.float32), 0, 1)
+    assert ssim(a, b) == pytest.approx(
+        structural_similarity(a.astype(np.float64), b.astype(np.float64), channel_axis=-1, data_range=1.0), abs=1e-4)
+    reference = float(np.mean(deltaE_ciede2000(rgb2lab(a.astype(np.float64)), rgb2lab(b.astype(np.float64)))))
+    assert delta_e2000(a, b) == pytest.approx(reference, abs=1e-3)
