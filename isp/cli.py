@@ -37,7 +37,8 @@ def add_commands(sub) -> None:
 def run_process(args) -> int:
     from isp.capture import load_capture
     from isp.io import save_image
-    from isp.pipeline import Pipeline, score_against
+    from isp import metrics
+    from isp.pipeline import Pipeline
 
     capture = load_capture(args.input, iso=None if args.noise_free else args.iso, zoom=args.zoom,
                            long_side=args.long_side, seed=args.seed)
@@ -54,8 +55,13 @@ def run_process(args) -> int:
     print(result.table())
     scores = None
     if capture.truth is not None:
-        scores = score_against(result, capture.truth)
-        print("vs the photo: " + "  ".join(f"{k} {v}" for k, v in scores.items()))
+        target, label = capture.truth, "the photo"
+        if args.enhance:   # an enhanced result is judged against the photo through the reference operator
+            from isp.stages.enhance import local_laplacian
+
+            target, label = local_laplacian(capture.truth), "the photo + reference enhancement (local Laplacian)"
+        scores = metrics.score(result.image, target)
+        print(f"vs {label}: " + "  ".join(f"{k} {v}" for k, v in scores.items()))
     else:
         print("RAW input: no ground truth to score against")
     print(f"wrote {args.output} ({result.image.shape[1]}×{result.image.shape[0]})")

@@ -42,6 +42,11 @@ def input_pixels_for_output(task: str, output_hw: tuple[int, int]) -> float:
     return h * w / 4.0 if task in ("denoise_raw", "sr_x2") else float(h * w)
 
 
+def quantise_8bit(image: np.ndarray) -> np.ndarray:
+    """Round to 8-bit levels (clipped), as the SR protocol's LR inputs and saved outputs are."""
+    return (np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+
+
 def seed_for(seed: int, index: int, iso: int) -> int:
     return int(np.random.SeedSequence([seed, index, iso]).generate_state(1)[0])
 
@@ -60,7 +65,10 @@ def model_rows(task: str, names: list[str], cache: ModelCache) -> list[dict]:
             continue
         module, card = cache.get(task, name)
         cost = spec_cost(card["spec"])
+        training = card.get("training", {})
         rows.append({"name": card["name"], "role": card.get("role", "peer"), "params": cost.params,
+                     "training_status": training.get("status"), "steps_done": training.get("steps_done"),
+                     "steps": training.get("steps"),
                      "macs_per_pixel": cost.macs_per_pixel, "macs_per_image": cost.macs_per_image,
                      "values_per_pixel": cost.activations_per_pixel, "values_per_image": float(cost.params),
                      "module": module, "requested": name})
@@ -104,8 +112,9 @@ def predict_scores(task: str, row: dict, photos: list[np.ndarray], iso: int | No
     for index, photo in enumerate(photos):
         if task == "sr_x2":
             hr = crop_even(photo, 2)
-            lr = downscale_x2(hr)
-            out = classical_sr(lr) if row["module"] is None else np.clip(to_hwc(run_chw(row["module"], to_chw(lr))), 0, 1)
+            lr = quantise_8bit(downscale_x2(hr))            # the benchmark LR images are 8-bit files
+            out = classical_sr(lr) if row["module"] is None else to_hwc(run_chw(row["module"], to_chw(lr)))
+            out = quantise_8bit(out)                        # scored as saved 8-bit images, as in the papers
             psnrs.append(metrics.psnr_y(out, hr, shave=2))
             ssims.append(metrics.ssim_y(out, hr, shave=2))
         elif task == "enhance":
@@ -175,7 +184,8 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
                            "rows": group_rows})
     summary = []
     for row in rows:
-        entry = {k: row[k] for k in ("name", "role", "params", "macs_per_input_mp", "ms_per_mp", "energy")}
+        entry = {k: row.get(k) for k in ("name", "role", "params", "macs_per_input_mp", "ms_per_mp", "energy",
+                                         "training_status", "steps_done", "steps")}
         scores = [r for g in groups for r in g["rows"] if r["name"] == row["name"]]
         entry["psnr"] = float(np.mean([s["psnr"] for s in scores])) if scores else None
         entry["ssim"] = float(np.mean([s["ssim"] for s in scores])) if scores else None
@@ -202,11 +212,19 @@ def format_report(report: dict) -> str:
             lines.append(f"{r['name']:<18}{r['role']:<10}{r['psnr']:>8.2f}{r['ssim']:>8.4f}"
                          f"{_fmt(r['R'], '{:>9.1f}', 9)}{_fmt(r['G'], '{:>7.2f}', 7)}")
     lines += ["", f"{report['task']} — summary (mean over sets; energy estimated, npu_int8, 12 MP photo)",
-              f"{'model':<18}{'role':<10}{'params':>9}{'GMAC/MP':>9}{'ms/MP':>9}{'PSNR':>8}{'R':>9}{'G':>7}{'mJ':>9}"]
+              f"{'model':<18}{'role':<10}{'params':>9}{'GMAC/MP':>9}{'ms/MP':>9}{'×ms':>7}{'PSNR':>8}{'R':>9}{'G':>7}"
+              f"{'mJ':>9}"]
     for s in report["summary"]:
         lines.append(f"{s['name']:<18}{s['role']:<10}{s['params']:>9d}{s['macs_per_input_mp'] / 1e9:>9.3f}"
-                     f"{s['ms_per_mp']:>9.1f}{_fmt(s['psnr'], '{:>8.2f}', 8)}{_fmt(s['R'], '{:>9.1f}', 9)}"
+                     f"{s['ms_per_mp']:>9.1f}{_fmt(s.get('ms_ratio_heavy'), '{:>7.1f}', 7)}"
+                     f"{_fmt(s['psnr'], '{:>8.2f}', 8)}{_fmt(s['R'], '{:>9.1f}', 9)}"
                      f"{_fmt(s['G'], '{:>7.2f}', 7)}{s['energy']['npu_int8']['mj_per_12mp_photo']:>9.2f}")
+    lines.append("×ms = measured CPU time of the heavy / this model; MACs per input MP are per packed (2×2 sensor) "
+                 "MP for denoise_raw, per LR MP for sr_x2" if report["task"] != "enhance" else
+                 "×ms = measured CPU time of the heavy / this model")
+    for s in report["summary"]:
+        if s.get("training_status") == "training":
+            lines.append(f"note: {s['name']} is still training ({s['steps_done']}/{s['steps']} steps)")
     return "\n".join(lines)
 
 

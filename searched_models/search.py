@@ -196,10 +196,11 @@ def progress_line(record: dict, finished: int, total: int, heavy_macs: float | N
             f"{describe(record['spec'])}")
 
 
+MAX_CONSECUTIVE_FAILURES = 3
+
+
 def search(cfg: SearchConfig, log=print):
     """Run trials until the study has cfg.trials finished ones (resuming / sharing with other workers)."""
-    from optuna.exceptions import UpdateFinishedTrialError
-
     from searched_models import space
 
     space.task_io(cfg.task)
@@ -216,6 +217,7 @@ def search(cfg: SearchConfig, log=print):
         + f", {cfg.trials} finished trials wanted, proxy {cfg.proxy_steps} steps × batch {cfg.batch}")
     if backfill(study, log_path, me):
         log(f"back-filled {log_path.name} from the storage")
+    failures = 0
     while True:
         reap(study, me, log_path, log)
         finished, running = counts(study, me)
@@ -230,17 +232,34 @@ def search(cfg: SearchConfig, log=print):
         try:
             with Heartbeat(trial):
                 record = run_trial(study, trial, cfg, proxy, me, log_path)
-        except (UpdateFinishedTrialError, ValueError) as error:
+        except Exception as error:                          # noqa: BLE001 - recorded on the trial, see below
             if study.get_trials(deepcopy=False)[trial.number].state.is_finished():
                 log(f"trial {trial.number} was taken over by another worker ({error}); its result is dropped")
                 continue
+            # A failure of this network (it would fail again): record it and go on, not re-queue it.
+            _fail(study, trial, error, log_path)
+            failures += 1
+            log(f"trial {trial.number} failed: {type(error).__name__}: {error}")
+            if failures >= MAX_CONSECUTIVE_FAILURES:
+                raise RuntimeError(f"{failures} trials in a row failed; the last error was "
+                                   f"{type(error).__name__}: {error}") from error
+            continue
+        except BaseException as error:                      # Ctrl-C, SIGTERM: nothing may be lost
             raise _fail_and_requeue(study, trial, error, log_path)
-        except BaseException as error:                      # Ctrl-C, SIGTERM, or a bug: nothing may be lost
-            raise _fail_and_requeue(study, trial, error, log_path)
+        failures = 0
         done, _ = counts(study, me)
         log(progress_line(record, len(done), cfg.trials, heavy_macs))
     backfill(study, log_path, me)
     return study
+
+
+def _fail(study, trial, error: BaseException, log_path: Path) -> None:
+    """Mark this worker's trial failed with its error (kept in the trial log)."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("error", f"{type(error).__name__}: {error}")
+    study.tell(trial, state=TrialState.FAIL)
+    log_trial(study, trial.number, log_path)
 
 
 def _fail_and_requeue(study, trial, error: BaseException, log_path: Path) -> BaseException:
@@ -248,10 +267,8 @@ def _fail_and_requeue(study, trial, error: BaseException, log_path: Path) -> Bas
     from optuna.trial import TrialState
 
     try:
-        trial.set_user_attr("error", f"{type(error).__name__}: {error}")
-        study.tell(trial, state=TrialState.FAIL)
+        _fail(study, trial, error, log_path)
         requeue(study, study.get_trials(deepcopy=False)[trial.number], type(error).__name__)
-        log_trial(study, trial.number, log_path)
         print(f"trial {trial.number} stopped ({type(error).__name__}); its parameters are queued again — "
               f"rerun the same command to resume", file=sys.stderr, flush=True)
     except Exception:  # noqa: BLE001 - the storage itself may be what failed; the next run's reaper recovers

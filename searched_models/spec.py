@@ -26,13 +26,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from isp.errors import InputError
+
 BLOCK_TYPES = ("conv", "dwsep", "residual", "inverted", "dynamic", "down", "up")
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "silu", "tanh", "none")
 RESIDUALS = ("bicubic", "input", "none")
 
 
-class SpecError(ValueError):
-    """A spec that cannot describe a valid network."""
+class SpecError(InputError):
+    """A spec that cannot describe a valid network (a user error: the CLI prints it as one line)."""
 
 
 def activation(name: str, channels: int) -> nn.Module:
@@ -258,9 +260,19 @@ def build(spec: dict) -> SpecNet:
 
 
 def load_spec(path: str | Path) -> dict:
-    with open(path) as f:
-        data = json.load(f)
-    return normalise_spec(data.get("spec", data))
+    """A spec from a JSON file: a bare spec, or a zoo card / registered spec holding one under "spec"."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as error:
+        raise SpecError(f"Cannot read spec file '{path}': {error.strerror or error}.") from None
+    except json.JSONDecodeError as error:
+        raise SpecError(f"Spec file '{path}' is not valid JSON ({error.msg} at line {error.lineno}).") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"Spec file '{path}' must hold a JSON object.")
+    spec = data.get("spec", data)
+    if "search" in data and "search" not in spec:
+        spec = {**spec, "search": data["search"]}
+    return normalise_spec(spec)
 
 
 def spec_to_json(spec: dict) -> str:

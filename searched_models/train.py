@@ -72,9 +72,16 @@ def git_commit() -> str:
         return "unknown"
 
 
+MAX_CHECKPOINT_BYTES = 19_000_000
+
+
 def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict) -> None:
-    """Weights in fp32 under model.*, Adam moments in bf16 under optim.* (keeps the file small), meta as JSON."""
+    """Weights in fp32 under model.*, Adam moments under optim.* (fp32, so resuming is exact; bf16 only when fp32
+    would push the file past the 19 MB we allow a committed checkpoint), meta as JSON."""
     tensors = {f"model.{k}": v.detach().float().contiguous() for k, v in model.state_dict().items()}
+    params = sum(p.numel() for p in model.parameters())
+    moment_dtype = torch.float32 if params * 12 < MAX_CHECKPOINT_BYTES else torch.bfloat16
+    meta["moments_dtype"] = str(moment_dtype)
     if optimizer is not None:
         names = {id(p): n for n, p in model.named_parameters()}
         for group in optimizer.param_groups:
@@ -82,7 +89,7 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
                 state = optimizer.state.get(p, {})
                 for key in ("exp_avg", "exp_avg_sq"):
                     if key in state:
-                        tensors[f"optim.{names[id(p)]}.{key}"] = state[key].to(torch.bfloat16).contiguous()
+                        tensors[f"optim.{names[id(p)]}.{key}"] = state[key].to(moment_dtype).contiguous()
                 if "step" in state:
                     meta.setdefault("adam_step", float(state["step"]))
     tmp = path.with_suffix(".tmp")
@@ -165,6 +172,15 @@ def fit(cfg: TrainConfig, model: torch.nn.Module, task, prepared: list, patch: i
     return losses
 
 
+def trim_log(path: Path, step: int) -> None:
+    """Drop log entries after `step` (written after the last checkpoint by a run that was killed), so a resumed
+    run neither repeats nor skips a step in the log."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
 def validate(model: torch.nn.Module, task, pairs) -> float:
     model.eval()
     scores = [task.score(run_chw(model, x, tile=None), y) for x, y in pairs]
@@ -213,7 +229,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     if resume and weights.exists():
         meta = load_checkpoint(weights, model, optimizer)
         start, history = int(meta.get("step", 0)), meta.get("history", {})
-        print(f"resuming {cfg.task}/{cfg.name} at step {start} of {cfg.steps}", flush=True)
+        planned = meta.get("config", {}).get("steps", cfg.steps)
+        print(f"resuming {cfg.task}/{cfg.name} at step {start} of {cfg.steps}"
+              + (f" (schedule changed from {planned} steps: the cosine decay is recomputed)" if planned != cfg.steps
+                 else ""), flush=True)
+        history["curve"] = [c for c in history.get("curve", []) if c[0] <= start]
+        trim_log(log_file, start)
     elif weights.exists() and not resume:
         from isp.errors import SettingError
 
@@ -253,7 +274,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
     def checkpoint(step: int, status: str):
         meta = {"step": step, "history": history, "config": {k: v for k, v in asdict(cfg).items() if k != "spec"}}
-        save_checkpoint(weights, model, optimizer if status != "done" else None, meta)
+        save_checkpoint(weights, model, optimizer, meta)
         zoo.write_card(card(step, status), zoo_dir)
 
     log = open(log_file, "a")

@@ -92,3 +92,11 @@ def test_bad_settings_raise():
         denoise_bayer(np.zeros((16, 16), np.float32), "RGGB", 0.0, 1e-5)
     with pytest.raises(SettingError):
         denoise_bayer(np.zeros((16, 16), np.float32), "XYZW", 1e-3, 1e-5)
+
+
+def test_estimate_noise_on_a_small_mosaic_is_finite():
+    rng = np.random.default_rng(0)
+    shot, read = iso_to_noise(1600)
+    small = add_noise(rng.random((64, 64)).astype(np.float32) * 0.5, shot, read, rng)
+    est = estimate_noise(small, "RGGB")
+    assert all(np.isfinite(v) and v > 0 for v in est)

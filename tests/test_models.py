@@ -141,3 +141,43 @@ def test_training_smoke_with_resume_and_eval_schema(tmp_path, photo_folder):
     assert rows["classical"]["G"] == pytest.approx(0.0)
     again = evaluate("sr_x2", [str(photo_folder)], ["classical", "tiny"], zoo_dir=tmp_path, progress=lambda m: None)
     assert [r["psnr"] for r in again["summary"]] == [r["psnr"] for r in report["summary"]]
+
+
+def test_resume_after_an_interruption_gives_the_same_weights(tmp_path, photo_folder):
+    """10 steps + kill + resume 10 steps ≡ 20 straight steps (weights, Adam state and batches all restored)."""
+    from searched_models.train import TrainConfig, train
+
+    def cfg(zoo_dir, steps):
+        return TrainConfig(task="sr_x2", name="tiny", spec=TINY, images=str(photo_folder), steps=steps, batch=2,
+                           patch=24, ckpt_every=5, log_every=5, zoo_dir=str(zoo_dir), threads=1, warmup=2)
+
+    train(cfg(tmp_path / "straight", 20))
+    import signal as _signal
+
+    from searched_models import train as train_module
+
+    # Stop the first run after step 10 the way SIGTERM does (a checkpoint at the end of that step).
+    calls = {"n": 0}
+
+    real_step = train_module.train_step
+
+    def stepping(*args, **kwargs):
+        calls["n"] += 1
+        out = real_step(*args, **kwargs)
+        if calls["n"] == 10:
+            _signal.raise_signal(_signal.SIGTERM)
+        return out
+
+    train_module.train_step = stepping
+    try:
+        card = train(cfg(tmp_path / "resumed", 20))
+    finally:
+        train_module.train_step = real_step
+    assert card["training"]["steps_done"] == 10
+    train(cfg(tmp_path / "resumed", 20), resume=True)
+    a, _ = zoo.load("sr_x2", "tiny", zoo_dir=tmp_path / "straight")
+    b, _ = zoo.load("sr_x2", "tiny", zoo_dir=tmp_path / "resumed")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.allclose(pa, pb, atol=1e-6), name
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "sr_x2" / "tiny.log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if "loss" in e] == [5, 10, 15, 20]

@@ -126,6 +126,7 @@ def estimate_noise(mosaic: np.ndarray, pattern: str, bins: int = 16, percentile:
     means, variances = means[usable], variances[usable]
     if means.size < 4:
         raise ImageTooSmallError("Too few unsaturated areas to estimate the noise level.")
+    bins = max(1, min(bins, means.size // 3))
     edges = np.quantile(means, np.linspace(0, 1, bins + 1))
     xs, ys, ws = [], [], []
     for lo, hi in zip(edges[:-1], edges[1:]):
@@ -135,11 +136,17 @@ def estimate_noise(mosaic: np.ndarray, pattern: str, bins: int = 16, percentile:
         xs.append(float(np.median(means[sel])))
         ys.append(float(np.percentile(variances[sel], percentile)) * _PERCENTILE_TO_MEAN[percentile])
         ws.append(float(sel.sum()))
+    if not xs:
+        raise ImageTooSmallError("Too few unsaturated areas to estimate the noise level.")
     x, y, w = np.asarray(xs), np.asarray(ys), np.sqrt(np.asarray(ws))
+    if x.size == 1 or np.ptp(x) <= 0:   # one brightness level: cannot separate the terms, call it read noise
+        return 1e-7, float(max(y.mean(), 1e-9))
     design = np.stack([x, np.ones_like(x)], axis=1)
     # Weight by count and by 1/variance (relative errors are what matter across the intensity range).
     weight = w / np.maximum(y, 1e-12)
     shot, read = np.linalg.lstsq(design * weight[:, None], y * weight, rcond=None)[0]
+    if not (np.isfinite(shot) and np.isfinite(read)):
+        raise ImageTooSmallError("Could not estimate the noise level of this image; it may be too small or flat.")
     if shot <= 0:  # flat-intensity images cannot separate the terms: attribute everything to read noise
         shot, read = 1e-7, float(np.median(y))
     return float(max(shot, 1e-7)), float(max(read, 1e-9))
