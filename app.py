@@ -1,4 +1,5 @@
-"""PixelNAS demo app (Gradio 6, native components only). Thin: widgets → isp.compare / isp.report → outputs.
+"""PixelNAS demo app (Gradio 6, native components only). Thin: widgets → isp.compare / isp.report /
+searched_models.search_report → outputs.
 
 Tabs: Camera (develop one photo or RAW with several variants of the learned stages, side by side), Search (the
 logged NAS trials' Pareto front and the searched model's blocks), Benchmark (eval-style tables over a set of
@@ -9,6 +10,7 @@ photos + a downloadable HTML/CSV report). One public API endpoint, `/process`.
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +25,12 @@ from isp.models import ModelCache
 from isp.pipeline import LEARNED_STAGES
 from isp.power import DEFAULT_PROFILE, PROFILES
 from isp.raw import is_raw_filename
+from searched_models import search_report
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
 ISO_CHOICES = [100, 200, 400, 800, 1600, 3200, 6400]
-SIZE_CHOICES = ["256", "512", "1024", "full"]
+SIZE_CHOICES = ["256", "512", "1024", "full"]      # "full": up to compare.FULL_RES_MAX_PIXELS
 DEFAULT_SIZE = "1024"
 DEFAULT_VARIANTS = ["heavy", "searched"]
 MAX_FILE_SIZE = "200mb"
@@ -42,7 +45,9 @@ on this machine; energy and power are **estimated** from published per-operation
 
 
 OUT_DIR = Path(tempfile.gettempdir()) / "pixelnas_app"
+REPORT_DIR = OUT_DIR / "reports"
 OUT_MAX_AGE_S = 3600
+STATE_TTL_S = 900          # per-session state (crop sources, trials) is dropped after 15 min
 
 
 def _png(image: np.ndarray) -> str:
@@ -56,7 +61,8 @@ def _png(image: np.ndarray) -> str:
 
 
 def _prune_outputs(max_age_s: float = OUT_MAX_AGE_S) -> None:
-    """Delete this app's output files older than `max_age_s` (Gradio keeps its own cached copies)."""
+    """Delete this app's output files and benchmark report folders older than `max_age_s` (Gradio keeps its own
+    cached copies)."""
     if not OUT_DIR.is_dir():
         return
     cutoff = time.time() - max_age_s
@@ -64,6 +70,12 @@ def _prune_outputs(max_age_s: float = OUT_MAX_AGE_S) -> None:
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()
+        except OSError:
+            pass
+    for folder in REPORT_DIR.glob("pixelnas_report_*") if REPORT_DIR.is_dir() else ():
+        try:
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
         except OSError:
             pass
 
@@ -139,7 +151,9 @@ def camera_outputs(comparison: compare.Comparison, cx: float, cy: float, crop: i
     return (gr.ImageSlider(value=pair, label=f"A ↔ B: {label}", format="png"), picker,
             _files(compare.zoom_crops(sources, cx / 100, cy / 100, crop)), _files(strip),
             _table(compare.metrics_rows(comparison)), _table(compare.stage_rows(comparison)),
-            compare.headline(comparison), _notes_md(comparison), sources)
+            compare.headline(comparison), _notes_md(comparison)
+            + ("\n- Zoomed crops come from a 1024 px preview of the result." if comparison.runs and
+               max(comparison.runs[0].result.image.shape[:2]) > compare.DISPLAY_LONG_SIDE else ""), sources)
 
 
 def make_camera_handler(models: ModelCache):
@@ -167,7 +181,7 @@ def make_api_handler(models: ModelCache):
         try:
             settings = _settings(iso, zoom, enhance, demosaic, size, variants or DEFAULT_VARIANTS, device)
             comparison = None
-            for comparison in compare.compare_file(path, settings, models, progress=progress):
+            for comparison in compare.compare_file(path, settings, models, progress=progress, strips=False):
                 pass
         except gr.Error:
             raise
@@ -182,6 +196,7 @@ def make_api_handler(models: ModelCache):
 
 
 def update_crops(sources, cx, cy, crop):
+    """Crop slider moved → new picker and crops, from the ≤ 1024 px thumbnails kept in the session state."""
     if not sources:
         return None, []
     return (_png(compare.mark_crop(sources[0][0], cx / 100, cy / 100, crop)),
@@ -218,16 +233,16 @@ def trials_path(task: str, zoo_dir=None) -> Path:
 
 
 def search_view(task: str, zoo_dir=None):
-    trials = report.load_trials(trials_path(task, zoo_dir))
+    trials, others = search_report.load_trials(trials_path(task, zoo_dir))
     cards = zoo_cards(task, zoo_dir)
     marks = [{"name": c["name"], "role": c.get("role", "peer"), "macs_per_input_mp": c.get("macs_per_input_mp") or 0,
               "psnr": (c.get("validation") or {}).get("best_psnr")} for c in cards if c.get("macs_per_input_mp")]
-    figure = report.pareto_figure(trials, marks, f"{task}: proxy quality vs cost of every search trial")
+    figure = search_report.pareto_figure(trials, marks, f"{task}: proxy quality vs cost of every search trial", task)
     zoo_rows = []
     for c in cards:
         training = c.get("training") or {}
         zoo_rows.append({"name": c["name"], "role": c.get("role"), "params": c.get("params"),
-                         "GMACs / MP": round((c.get("macs_per_input_mp") or 0) / 1e9, 3),
+                         f"GMACs / {search_report.mp_unit(task)}": round((c.get("macs_per_input_mp") or 0) / 1e9, 3),
                          "val PSNR (dB)": (c.get("validation") or {}).get("best_psnr"),
                          "training": f"{training.get('steps_done', '?')}/{training.get('steps', '?')} steps, "
                                      f"{training.get('status', '')}"})
@@ -236,29 +251,37 @@ def search_view(task: str, zoo_dir=None):
     if not trials:
         log = trials_path(task, zoo_dir)
         shown_log = log.relative_to(ROOT) if log.is_relative_to(ROOT) else log
-        status = f"No search trials logged for **{task}** yet (`{shown_log}` is missing or empty)."
+        status = f"No completed search trials logged for **{task}** yet (`{shown_log}`" + \
+            (f" holds {others} unfinished or failed trial(s))." if others else " is missing or empty).")
     else:
-        front = report.pareto_numbers(trials)
-        status = f"**{len(trials)}** trials logged for **{task}**, **{len(front)}** on the Pareto front."
+        front = search_report.front_keys(trials)
+        studies = len({search_report.trial_key(t)[0] for t in trials})
+        status = (f"**{len(trials)}** completed trials for **{task}**"
+                  + (f" in {studies} studies" if studies > 1 else "")
+                  + f", **{len(front)}** on the Pareto front (within the MAC budget)"
+                  + (f"; {others} failed, diverged or unfinished trial(s) not shown." if others else "."))
+    if task == "denoise_raw":
+        status += " MACs per MP are per *packed* megapixel (one packed pixel = 4 sensor pixels)."
     if searched is None:
         status += " No searched model is registered for this task yet" + \
             (f" — the block table shows the heavy original **{shown['name']}**." if shown else ".")
-    blocks = report.blocks_table(shown["spec"]) if shown else []
+    blocks = search_report.blocks_table(shown["spec"]) if shown else []
     title = f"Blocks of {shown.get('role')} model **{shown['name']}** ({shown.get('params', '?')} params)" if shown \
         else "No model to show."
-    return figure, status, _table(report.trial_rows(trials)), _table(zoo_rows), title, _table(blocks), trials
+    return figure, status, _table(search_report.trial_rows(trials, task)), _table(zoo_rows), title, \
+        _table(blocks), trials
 
 
 def select_trial(trials, table, evt: gr.SelectData):
-    """Row clicked in the trials table → that trial's spec."""
+    """Row clicked in the trials table → that trial's spec (trials are keyed by (study, number))."""
     if not trials or evt is None or evt.index is None:
         return gr.skip()
     row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
     try:
-        number = table.iloc[row]["trial"]
+        study, number = table.iloc[row]["study"], table.iloc[row]["trial"]
     except Exception:  # noqa: BLE001
         return gr.skip()
-    trial = next((t for t in trials if t.get("number") == number), None)
+    trial = search_report.find_trial(trials, study, number)
     return trial.get("spec") if trial else gr.skip()
 
 
@@ -266,6 +289,7 @@ def select_trial(trials, table, evt: gr.SelectData):
 
 def make_bench_handler(models: ModelCache):
     def run_bench(chosen, uploads, size, device, progress=gr.Progress()):
+        _prune_outputs()
         paths = [str(ASSETS / name) for name in (chosen or [])] + [_file_path(u) for u in (uploads or [])]
         if not paths:
             raise gr.Error("Choose some shipped examples or upload photos to benchmark.")
@@ -273,7 +297,8 @@ def make_bench_handler(models: ModelCache):
             bench = compare.benchmark(paths, models, long_side=int(size), device=device, progress=progress)
         except Exception as error:  # noqa: BLE001
             raise _friendly(error) from None
-        out_dir = Path(tempfile.mkdtemp(prefix="pixelnas_report_"))
+        REPORT_DIR.mkdir(parents=True, exist_ok=True)
+        out_dir = Path(tempfile.mkdtemp(prefix="pixelnas_report_", dir=REPORT_DIR))   # pruned with the outputs
         html_path, csv_path = report.write_report(bench, out_dir)
         tables = [_table(bench["tasks"].get(task, [])) for task in LEARNED_STAGES]
         previews = [(_png(img), f"{p['task']} · {p['image']} · {label}")
@@ -309,7 +334,8 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
                     with gr.Row():
                         zoom = gr.Checkbox(label="Zoom ×2 (super-resolution)")
                         enhance = gr.Checkbox(label="Enhancement")
-                    size = gr.Radio(SIZE_CHOICES, value=DEFAULT_SIZE, label="Processing size (long side, px)")
+                    size = gr.Radio(SIZE_CHOICES, value=DEFAULT_SIZE, label="Processing size (long side, px)",
+                                    info=f"full: inputs up to {compare.FULL_RES_MAX_PIXELS // 1_000_000} MP")
                     device = gr.Dropdown([(p.label, k) for k, p in PROFILES.items()], value=DEFAULT_PROFILE,
                                          label="Device profile for estimated energy")
                     run = gr.Button("Develop & compare", variant="primary", size="lg")
@@ -317,7 +343,9 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
                     headline = gr.Markdown("Results appear here — the cheapest variant first.")
                     slider = gr.ImageSlider(label="A ↔ B", type="numpy", format="png", max_height=600,
                                             slider_position=50)
-            metrics = gr.Dataframe(label="Per variant (energy and power are estimated)", wrap=True, interactive=False)
+            metrics = gr.Dataframe(label="Per variant: ms and GMACs measured at the processed size; energy and power "
+                                         "are estimated for a 12 MP photo and a 1080p video at 30 fps, as in "
+                                         "`pixelnas eval`", wrap=True, interactive=False)
             notes = gr.Markdown()
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):
@@ -325,21 +353,21 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
                                       interactive=False, height=300)
                     cx = gr.Slider(0, 100, value=50, step=0.5, label="crop centre x (%)")
                     cy = gr.Slider(0, 100, value=50, step=0.5, label="crop centre y (%)")
-                    crop = gr.Slider(32, 256, value=96, step=8, label="crop size (px)")
+                    crop = gr.Slider(32, 256, value=96, step=8, label="crop size (px of the ≤ 1024 px preview)")
                 with gr.Column(scale=2):
                     crops = gr.Gallery(format="png", label="Zoomed crop: every variant and the ground truth",
                                        columns=4, height=330, object_fit="contain")
             strip = gr.Gallery(format="png", columns=5, height=480, object_fit="contain",
                                label="Stage by stage: mosaic (false colour) → denoise → demosaic → SR → final")
             stages = gr.Dataframe(label="Per stage: variant · measured ms · MACs", wrap=True, interactive=False)
-            sources = gr.State([])
+            sources = gr.State([], time_to_live=STATE_TTL_S)      # ≤ 1024 px thumbnails only
             inputs = [upload, iso, zoom, enhance, demosaic, size, variants, device]
             run.click(make_camera_handler(models), inputs + [cx, cy, crop],
                       [slider, picker, crops, strip, metrics, stages, headline, notes, sources],
                       api_visibility="private", concurrency_id="pipeline", show_progress_on=[headline])
             for control in (cx, cy, crop):
                 control.release(update_crops, [sources, cx, cy, crop], [picker, crops], api_visibility="private",
-                                queue=False)
+                                concurrency_id="crops", concurrency_limit=2)
             picker.select(pick_crop, [sources, crop], [cx, cy, picker, crops], api_visibility="private")
             # The API: same inputs (so the same defaults), final images + JSON metrics.
             api_images = gr.Gallery(visible=False, format="png", label="images")
@@ -364,7 +392,7 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
             zoo_table = gr.Dataframe(label="Registered models (zoo)", interactive=False)
             blocks_title = gr.Markdown()
             blocks_table = gr.Dataframe(label="Blocks", interactive=False)
-            trials_state = gr.State([])
+            trials_state = gr.State([], time_to_live=STATE_TTL_S)
             outputs = [plot, search_status, trials_table, zoo_table, blocks_title, blocks_table, trials_state]
             view = lambda t: search_view(t, zoo_dir)  # noqa: E731
             task.change(view, [task], outputs, api_visibility="private")

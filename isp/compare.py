@@ -12,10 +12,17 @@ reference variant's output instead (the heavy one when present): `agreement`, no
 
 Energy and power are *estimates* (isp.power): each stage's MACs plus the values it moves — for a network every
 layer's activations read and written once and its weights read once (`ModelCache.values_moved`, the same traffic
-`pixelnas eval` uses), for a classical stage its input and output values moved once.
+`pixelnas eval` uses), for a classical stage its input and output values moved once. Like `pixelnas eval` they
+are given for a 12 MP photo (`isp.power.PHOTO_12MP`) and a 1080p video at 30 fps (`isp.power.VIDEO_1080P`):
+every stage's cost is scaled from the processed frame to that output size.
+
+Memory: full resolution ("long_side=None") is refused above `FULL_RES_MAX_PIXELS`, checked from the file's header
+before anything is decoded; after each variant its full-resolution intermediates are dropped and only display
+thumbnails of them (`VariantRun.strip`) are kept.
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -31,7 +38,7 @@ from isp.capture import Capture, load_capture
 from isp.errors import SettingError
 from isp.models import ModelCache
 from isp.pipeline import LEARNED_STAGES, Pipeline, Result, StageReport
-from isp.power import DEFAULT_PROFILE, energy_mj, power_mw, profile
+from isp.power import DEFAULT_PROFILE, PHOTO_12MP, VIDEO_1080P, energy_mj, power_mw, profile
 from isp.raw import is_raw_filename
 from isp.stages.enhance import local_laplacian
 
@@ -40,6 +47,10 @@ STAGE_LABELS = {"black_level": "BLC", "denoise_raw": "denoise", "white_balance":
                 "ccm": "CCM", "tone": "tone", "sr_x2": "SR ×2", "enhance": "enhance"}
 DEMOSAICERS = ("bilinear", "malvar", "menon")
 NON_NETWORK_VARIANTS = ("classical", "reference", "lanczos")    # the learned stages' own algorithms
+FULL_RES_MAX_PIXELS = 16_000_000     # "full" processing size above this would need several GB per request
+DISPLAY_LONG_SIDE = 1024             # long side of every picture kept after a run (crop sources, stage strip)
+ENERGY_PHOTO_COLUMN = "est. mJ/photo (12 MP)"
+ENERGY_VIDEO_COLUMN = "est. mW @30 fps (1080p)"
 Progress = Callable[[float, str], None]
 
 
@@ -76,6 +87,37 @@ class Settings:
         if not self.variants:
             raise SettingError("Choose at least one variant to compare.")
 
+    def check_size(self, height: int, width: int) -> None:
+        """Refuse full resolution (long_side None) for inputs above FULL_RES_MAX_PIXELS: every variant's pipeline
+        holds several float32 copies of the frame, which at 50–100 MP runs a server out of memory."""
+        if self.long_side is None and height * width > FULL_RES_MAX_PIXELS:
+            raise SettingError(
+                f"This file is {width}×{height} = {height * width / 1e6:.1f} megapixels; processing at full size "
+                f"is limited to {FULL_RES_MAX_PIXELS / 1e6:.0f} megapixels. Choose a processing size of 1024 px "
+                "(or 512/256) instead — or use `pixelnas process` on the command line for the full size.")
+
+
+def source_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) of a photo or camera RAW read from its header only (nothing is decoded); None when the
+    header cannot be read — the loader then reports what is wrong with the file."""
+    path = Path(path)
+    try:
+        if is_raw_filename(path):
+            import rawpy
+
+            raw = rawpy.RawPy()
+            try:
+                raw.open_file(str(path))
+                return int(raw.sizes.raw_height), int(raw.sizes.raw_width)
+            finally:
+                raw.close()
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return int(image.height), int(image.width)
+    except Exception:  # noqa: BLE001 - any unreadable header: leave the message to the loader
+        return None
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -97,6 +139,7 @@ class VariantRun:
     scores: dict[str, float] | None = None        # vs ground truth (photos)
     agreement: dict[str, float] | None = None     # vs the reference variant (RAW files)
     score_ms: float = 0.0                         # time spent scoring (not part of the pipeline's time)
+    strip: list[tuple[np.ndarray, str]] | None = None   # display thumbnails of the stages (see stage_strip)
 
 
 @dataclass
@@ -224,14 +267,32 @@ def stage_values(report: StageReport, models: ModelCache, output_values: float |
     return values + (values if output_values is None else output_values)
 
 
-def estimate_energy(result: Result, models: ModelCache, device: str) -> tuple[float, int]:
-    """(estimated mJ for this frame, parameters of the networks used), see the module docstring."""
+def stage_energy_mj(report: StageReport, models: ModelCache, device: str, scale: float = 1.0,
+                    output_values: float | None = None) -> float:
+    """Estimated mJ of one stage when the frame has `scale` × the pixels it was run at: a network's MACs and
+    traffic are recomputed for the scaled input (its weights are read once per frame whatever the size), a
+    classical stage's MACs and values moved scale with the pixels."""
+    if report.stage in LEARNED_STAGES and report.variant not in NON_NETWORK_VARIANTS:
+        h, w = network_input_size(report.stage, report.input_shape)
+        k = math.sqrt(scale)
+        h, w = max(1, round(h * k)), max(1, round(w * k))
+        return energy_mj(models.macs(report.stage, report.variant, h, w),
+                         models.values_moved(report.stage, report.variant, h, w), device)
+    return energy_mj(report.macs * scale, stage_values(report, models, output_values) * scale, device)
+
+
+def estimate_energy(result: Result, models: ModelCache, device: str,
+                    output_hw: tuple[int, int] | None = PHOTO_12MP) -> tuple[float, int]:
+    """(estimated mJ per frame, parameters of the networks used), see the module docstring. The frame is
+    `output_hw` output pixels (default a 12 MP photo, as `pixelnas eval`; None = the size it was run at).
+    Needs `result.intermediates` (the output size of every stage)."""
+    h, w = result.image.shape[:2]
+    scale = 1.0 if output_hw is None else output_hw[0] * output_hw[1] / float(h * w)
     total_mj, params = 0.0, 0
     for report in result.reports:
         out = result.intermediates.get(report.stage)
-        values = stage_values(report, models, None if out is None else float(out.size))
         params += model_params(models, report.stage, report.variant) if report.stage in LEARNED_STAGES else 0
-        total_mj += energy_mj(report.macs, values, device)
+        total_mj += stage_energy_mj(report, models, device, scale, None if out is None else float(out.size))
     return total_mj, params
 
 
@@ -244,9 +305,15 @@ def scoring_target(capture: Capture, settings: Settings) -> tuple[np.ndarray | N
 
 
 def compare_capture(capture: Capture, settings: Settings, models: ModelCache | None = None,
-                    progress: Progress | None = None, load_ms: float = 0.0) -> Iterator[Comparison]:
-    """Run every planned variant on `capture`, cheapest first; yields the growing Comparison after each one."""
+                    progress: Progress | None = None, load_ms: float = 0.0,
+                    strips: bool = True) -> Iterator[Comparison]:
+    """Run every planned variant on `capture`, cheapest first; yields the growing Comparison after each one.
+
+    strips: keep display thumbnails of every stage (`VariantRun.strip`); the full-resolution intermediates are
+    dropped after each variant either way."""
     settings.check()
+    source = capture.truth if capture.truth is not None else capture.raw.mosaic
+    settings.check_size(*source.shape[:2])
     models = models or ModelCache()
     plans, notes = plan_variants(settings, models)
     notes = list(capture.notes) + notes
@@ -260,8 +327,12 @@ def compare_capture(capture: Capture, settings: Settings, models: ModelCache | N
             if progress is not None:
                 progress((index + fraction) / len(plans), f"{plan.label} · {text}")
         result = Pipeline(pipeline_config(settings, plan), models).run(capture.raw, progress=stage_progress)
-        mj, params = estimate_energy(result, models, settings.device)
-        run = VariantRun(plan.label, dict(plan.learned), result, params, mj, power_mw(mj, 30.0))
+        mj, params = estimate_energy(result, models, settings.device, PHOTO_12MP)
+        video_mj, _ = estimate_energy(result, models, settings.device, VIDEO_1080P)
+        run = VariantRun(plan.label, dict(plan.learned), result, params, mj, power_mw(video_mj, 30.0))
+        if strips:
+            run.strip = stage_strip(run)
+        result.intermediates = {}          # full-resolution copies of every stage: only thumbnails are kept
         start = time.perf_counter()
         if target is not None:
             if comparison.target_lab is None:
@@ -304,22 +375,28 @@ def _update_agreement(comparison: Comparison) -> None:
 
 
 def compare_file(path: str | Path, settings: Settings, models: ModelCache | None = None,
-                 progress: Progress | None = None) -> Iterator[Comparison]:
-    """Load a photo or camera RAW file (raises an InputError subclass for a bad file) and compare variants."""
+                 progress: Progress | None = None, strips: bool = True) -> Iterator[Comparison]:
+    """Load a photo or camera RAW file (raises an InputError subclass for a bad file) and compare variants.
+    At full resolution the size limit is checked from the file's header, before the image is decoded."""
     settings.check()
+    if settings.long_side is None:
+        size = source_size(path)
+        if size is not None:
+            settings.check_size(*size)
     if progress is not None:
         progress(0.0, "reading the file")
     start = time.perf_counter()
     capture = load_capture(path, iso=settings.iso, zoom=settings.zoom, long_side=settings.long_side,
                            seed=settings.seed)
     load_ms = (time.perf_counter() - start) * 1000.0
-    yield from compare_capture(capture, settings, models, progress, load_ms)
+    yield from compare_capture(capture, settings, models, progress, load_ms, strips)
 
 
-def compare_all(path: str | Path, settings: Settings, models: ModelCache | None = None) -> Comparison:
+def compare_all(path: str | Path, settings: Settings, models: ModelCache | None = None,
+                strips: bool = False) -> Comparison:
     """The finished comparison (no partial results)."""
     comparison = None
-    for comparison in compare_file(path, settings, models):
+    for comparison in compare_file(path, settings, models, strips=strips):
         pass
     return comparison
 
@@ -350,8 +427,8 @@ def metrics_rows(comparison: Comparison) -> list[dict]:
         row["ms total"] = round(run.result.total_ms, 1)
         row["GMACs"] = round(run.result.total_macs / 1e9, 3)
         row["params"] = run.params
-        row["est. mJ/photo"] = round(run.energy_mj, 4)
-        row["est. mW @30 fps"] = round(run.power_mw, 2)
+        row[ENERGY_PHOTO_COLUMN] = round(run.energy_mj, 4)
+        row[ENERGY_VIDEO_COLUMN] = round(run.power_mw, 2)
         rows.append(row)
     return rows
 
@@ -449,13 +526,17 @@ def _fit(shape: tuple[int, ...], long_side: int) -> tuple[int, int]:
 def false_colour(mosaic: np.ndarray, pattern: str, wb_gains=(1.0, 1.0, 1.0)) -> np.ndarray:
     """A black-normalised (linear) mosaic shown as colour: every site lit in its filter's colour, scaled by the
     white-balance gains, then a 99th-percentile exposure and a 1/2.2 display gamma. For display only."""
+    return _expose(_false_colour_linear(mosaic, pattern, wb_gains))
+
+
+def _false_colour_linear(mosaic: np.ndarray, pattern: str, wb_gains=(1.0, 1.0, 1.0)) -> np.ndarray:
     h, w = mosaic.shape[0] // 2 * 2, mosaic.shape[1] // 2 * 2
     out = np.zeros((h, w, 3), np.float32)
     channel = {"R": 0, "G": 1, "B": 2}
     for index, colour in enumerate(pattern):
         dy, dx = divmod(index, 2)
         out[dy:h:2, dx:w:2, channel[colour]] = mosaic[dy:h:2, dx:w:2] * float(wb_gains[channel[colour]])
-    return _expose(out)
+    return out
 
 
 def _expose(linear: np.ndarray) -> np.ndarray:
@@ -464,21 +545,27 @@ def _expose(linear: np.ndarray) -> np.ndarray:
 
 
 def stage_strip(run: VariantRun, long_side: int = 384) -> list[tuple[np.ndarray, str]]:
-    """Per-stage pictures for display: mosaic (false colour), after denoise, after demosaic, after SR, final."""
+    """Per-stage pictures for display (8-bit thumbnails, long side ≤ `long_side`): mosaic (false colour), after
+    denoise, after demosaic, after SR, final. After a comparison the intermediates are gone and the thumbnails
+    made then (`run.strip`) are returned."""
+    if run.strip is not None:
+        return run.strip
     inter, raw = run.result.intermediates, run.result.raw
     pattern, gains = (raw.pattern, raw.wb_gains) if raw is not None else ("RGGB", (1.0, 1.0, 1.0))
+    small = lambda image: thumbnail(image, long_side)  # noqa: E731 - shrink before exposing: cheap at 16 MP
     items = []
     if "black_level" in inter:
-        items.append((false_colour(inter["black_level"], pattern, gains), "sensor mosaic (false colour)"))
+        items.append((_expose(small(_false_colour_linear(inter["black_level"], pattern, gains))),
+                      "sensor mosaic (false colour)"))
     if "denoise_raw" in inter:
-        items.append((false_colour(inter["denoise_raw"], pattern, gains),
+        items.append((_expose(small(_false_colour_linear(inter["denoise_raw"], pattern, gains))),
                       f"after denoise ({run.learned.get('denoise_raw')})"))
     if "demosaic" in inter:
-        items.append((_expose(np.clip(inter["demosaic"], 0, None)), "after demosaic (linear, exposed)"))
+        items.append((_expose(np.clip(small(inter["demosaic"]), 0, None)), "after demosaic (linear, exposed)"))
     if "sr_x2" in inter:
-        items.append((inter["sr_x2"], f"after SR ×2 ({run.learned.get('sr_x2')})"))
-    items.append((run.result.image, f"final — {run.label}"))
-    return [(to_uint8(thumbnail(image, long_side)), f"{run.label} · {caption}") for image, caption in items]
+        items.append((small(inter["sr_x2"]), f"after SR ×2 ({run.learned.get('sr_x2')})"))
+    items.append((small(run.result.image), f"final — {run.label}"))
+    return [(to_uint8(image), f"{run.label} · {caption}") for image, caption in items]
 
 
 def crop_box(shape: tuple[int, ...], cx: float, cy: float, size: int) -> tuple[int, int, int, int]:
@@ -490,11 +577,13 @@ def crop_box(shape: tuple[int, ...], cx: float, cy: float, size: int) -> tuple[i
     return int(np.clip(top, 0, h - side)), int(np.clip(left, 0, w - side)), side, side
 
 
-def crop_sources(comparison: Comparison) -> list[tuple[np.ndarray, str]]:
-    """(uint8 final image, label) per finished variant, plus the ground truth: all the crops need (small to keep)."""
-    items = [(to_uint8(run.result.image), run.label) for run in comparison.runs]
+def crop_sources(comparison: Comparison, long_side: int = DISPLAY_LONG_SIDE) -> list[tuple[np.ndarray, str]]:
+    """(uint8 final image, label) per finished variant, plus the ground truth, shrunk to a long side of at most
+    `long_side`: all the crops need, small enough to keep per session."""
+    items = [(to_uint8(thumbnail(run.result.image, long_side)), run.label) for run in comparison.runs]
     if comparison.target is not None and comparison.runs:
-        items.append((to_uint8(crop_to(comparison.target, comparison.runs[0].result.image.shape)), "ground truth"))
+        truth = crop_to(comparison.target, comparison.runs[0].result.image.shape)
+        items.append((to_uint8(thumbnail(truth, long_side)), "ground truth"))
     return items
 
 
@@ -541,13 +630,13 @@ def task_variants(models: ModelCache, task: str) -> list[str]:
         names = models.names(task)
     except Exception:  # noqa: BLE001 - unreadable zoo: classical only
         return ["classical"]
-    roles = [n for n in names if n in ("heavy", "searched")]
-    taken = set()
-    for role in roles:
+    roles, taken = [], set()
+    for role in (n for n in names if n in ("heavy", "searched")):
         try:
             taken.add(models.get(task, role)[1]["name"])
         except Exception:  # noqa: BLE001 - a half-written checkpoint: skip the role
-            roles.remove(role)
+            continue
+        roles.append(role)
     return ["classical"] + roles + [n for n in names if n not in ("heavy", "searched") and n not in taken]
 
 
@@ -555,8 +644,9 @@ def benchmark(paths: list[str | Path], models: ModelCache | None = None, long_si
               tasks: tuple[str, ...] = LEARNED_STAGES, device: str = DEFAULT_PROFILE, seed: int = 0,
               progress: Progress | None = None) -> dict:
     """Eval-style tables per task over photos: mean PSNR/SSIM/ΔE2000 vs ground truth, measured ms and MACs of
-    the task's stage, params, estimated energy, and R = MACs(heavy)/MACs, G = gain over classical relative to
-    heavy's gain (as `pixelnas eval`). The variant is applied to that task's stage only; RAW files are skipped."""
+    the task's stage, params, estimated energy of the stage for a 12 MP photo, and R = MACs(heavy)/MACs,
+    G = gain over classical relative to heavy's gain (as `pixelnas eval`, from the unrounded means). The variant
+    is applied to that task's stage only; RAW files are skipped."""
     models = models or ModelCache()
     photos, skipped = [], []
     for path in paths:
@@ -591,34 +681,39 @@ def benchmark(paths: list[str | Path], models: ModelCache | None = None, long_si
                 a["ms"].append(report_stage.ms)
                 a["macs"].append(report_stage.macs)
                 a["params"] = model_params(models, task, report_stage.variant)
-                a["mj"].append(energy_mj(report_stage.macs, stage_values(report_stage, models), device))
+                h, w = run.result.image.shape[:2]
+                scale = PHOTO_12MP[0] * PHOTO_12MP[1] / float(h * w)
+                a["mj"].append(stage_energy_mj(report_stage, models, device, scale))
             if task == tasks[0] or len(report["previews"]) < 2 * len(tasks):
                 report["previews"].append({"task": task, "image": path.name,
                                            "tiles": [(to_uint8(thumbnail(r.result.image, 256)), r.label)
                                                      for r in final.runs]})
             final = None
+        means = {v: {"psnr": float(np.mean(a["psnr"])), "macs": float(np.mean(a["macs"]))}
+                 for v, a in acc.items() if a["psnr"]}
+        relative = _relative(means)
         rows = []
         for variant, a in acc.items():
             if not a["psnr"]:
                 continue
+            r, g = relative[variant]
             rows.append({"variant": variant, "images": len(a["psnr"]),
-                         "PSNR (dB)": round(float(np.mean(a["psnr"])), 2), "SSIM": round(float(np.mean(a["ssim"])), 4),
+                         "PSNR (dB)": round(means[variant]["psnr"], 2), "SSIM": round(float(np.mean(a["ssim"])), 4),
                          "ΔE2000": round(float(np.mean(a["delta_e2000"])), 3),
                          "stage ms": round(float(np.mean(a["ms"])), 1),
-                         "stage GMACs": round(float(np.mean(a["macs"])) / 1e9, 4), "params": a["params"],
-                         "est. stage mJ": round(float(np.mean(a["mj"])), 5)})
-        _relative(rows)
+                         "stage GMACs": round(means[variant]["macs"] / 1e9, 4), "params": a["params"],
+                         "est. stage mJ / 12 MP photo": round(float(np.mean(a["mj"])), 5),
+                         "R": None if r is None else round(r, 1), "G": None if g is None else round(g, 2)})
         report["tasks"][task] = rows
     if progress is not None:
         progress(1.0, "done")
     return report
 
 
-def _relative(rows: list[dict]) -> None:
-    """R = MACs(heavy)/MACs(row), G = (PSNR − PSNR_classical)/(PSNR_heavy − PSNR_classical), as pixelnas eval."""
-    heavy = next((r for r in rows if r["variant"] == "heavy"), None)
-    classical = next((r for r in rows if r["variant"] == "classical"), None)
-    for r in rows:
-        r["R"] = round(heavy["stage GMACs"] / r["stage GMACs"], 1) if heavy and r["stage GMACs"] else None
-        gain = heavy["PSNR (dB)"] - classical["PSNR (dB)"] if heavy and classical else 0.0
-        r["G"] = round((r["PSNR (dB)"] - classical["PSNR (dB)"]) / gain, 2) if gain else None
+def _relative(means: dict[str, dict[str, float]]) -> dict[str, tuple[float | None, float | None]]:
+    """variant → (R, G) from unrounded means {"psnr", "macs"}: R = MACs(heavy)/MACs(variant),
+    G = (PSNR − PSNR_classical)/(PSNR_heavy − PSNR_classical), as `pixelnas eval`; None where undefined."""
+    heavy, classical = means.get("heavy"), means.get("classical")
+    gain = heavy["psnr"] - classical["psnr"] if heavy and classical else 0.0
+    return {v: (heavy["macs"] / m["macs"] if heavy and m["macs"] else None,
+                (m["psnr"] - classical["psnr"]) / gain if gain else None) for v, m in means.items()}

@@ -1,14 +1,20 @@
 """Reading a search: the Pareto table, the Pareto-front PNG `zoo/<task>/pareto.png` (peers and the heavy marked),
-and registering a trial's spec as `specs/<task>/<name>.json` for `pixelnas train --spec … --role searched`."""
+registering a trial's spec as `specs/<task>/<name>.json` for `pixelnas train --spec … --role searched`, and the
+app's Search tab data (trials log → completed trials, table rows, figure, a spec's blocks).
+
+The Pareto front is `search_log.pareto`: the feasible (within the MAC budget) completed trials not dominated in
+(fewer MACs, higher proxy PSNR) — the two objectives of the multi-objective search (NSGA-II, Deb et al. 2002).
+"""
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
 from isp.errors import SettingError
 from searched_models.search_budget import heavy_card
-from searched_models.search_log import ZOO_DIR, describe, pareto, study_records
+from searched_models.search_log import ZOO_DIR, describe, pareto, read_trials_jsonl, spec_key, study_records
 from searched_models.search_storage import load_study
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"   # = searched_models.zoo.SPEC_DIR
@@ -127,3 +133,161 @@ def register(task: str, storage: str, study_name: str, number: int, name: str,
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec, indent=2) + "\n")
     return path
+
+
+# ------------------------------------------------------------------------------------------ the app's Search tab
+
+def mp_unit(task: str) -> str:
+    """What "MP" means in MACs per input megapixel: the network's input, which for denoise_raw is the packed
+    4-channel half-resolution mosaic (one packed pixel = 4 sensor pixels)."""
+    return "packed MP (4 sensor px)" if task == "denoise_raw" else "input MP"
+
+
+def trial_key(record: dict) -> tuple[str, int | None]:
+    """(study, number): a trial's identity in a log that may hold several studies."""
+    return str(record.get("study")), record.get("number")
+
+
+def _usable(record: dict) -> bool:
+    macs, psnr = record.get("macs_per_input_mp"), record.get("proxy_psnr")
+    return (record.get("status") == "complete" and isinstance(record.get("spec"), dict)
+            and isinstance(macs, (int, float)) and isinstance(psnr, (int, float)) and macs > 0 and math.isfinite(psnr))
+
+
+def load_trials(path: str | Path) -> tuple[list[dict], int]:
+    """(completed trials, number of other trials) of a trials log: the last line per (study, trial) wins
+    (`read_trials_jsonl`), so a trial's surplus/abandoned/retried events are not counted; failed, diverged and
+    running trials are counted apart. Missing file → ([], 0); a cut last line is skipped."""
+    records = read_trials_jsonl(path)
+    done = [r for r in records if _usable(r)]
+    return done, len(records) - len(done)
+
+
+def _readable(spec: dict) -> bool:
+    try:
+        spec_key(spec)
+    except Exception:  # noqa: BLE001 - a spec this version cannot read
+        return False
+    return True
+
+
+def front(trials: list[dict]) -> list[dict]:
+    """`search_log.pareto` of the completed trials (feasible, non-dominated, one per network, by MACs); trials
+    whose spec this version cannot read are left off rather than breaking the page."""
+    usable = [t for t in trials if _usable(t)]
+    try:
+        return pareto(usable)
+    except Exception:  # noqa: BLE001
+        return pareto([t for t in usable if _readable(t["spec"])])
+
+
+def front_keys(trials: list[dict]) -> set[tuple[str, int | None]]:
+    """trial_key of every trial on the Pareto front."""
+    return {trial_key(r) for r in front(trials)}
+
+
+def trial_rows(trials: list[dict], task: str = "") -> list[dict]:
+    """The trials table: Pareto members first (by MACs), then the rest by study and number."""
+    front = front_keys(trials)
+    unit = mp_unit(task)
+
+    def number(value, digits, scale=1.0):
+        return round(value / scale, digits) if isinstance(value, (int, float)) else None
+
+    rows = []
+    for t in trials:
+        rows.append({"study": str(t.get("study")), "trial": t.get("number"),
+                     "Pareto": "★" if trial_key(t) in front else "",
+                     "within budget": "yes" if t.get("feasible") else "no",
+                     "peer": t.get("peer") or "",
+                     f"GMACs / {unit}": number(t.get("macs_per_input_mp"), 4, 1e9), "params": t.get("params"),
+                     f"ms / {unit}": number(t.get("latency_ms_per_mp"), 1),
+                     "proxy PSNR (dB)": number(t.get("proxy_psnr"), 3), "_macs": t.get("macs_per_input_mp")})
+    rows.sort(key=lambda r: (r["Pareto"] != "★", r["_macs"] if r["Pareto"] else 0, r["study"],
+                             r["trial"] if isinstance(r["trial"], int) else -1))
+    for r in rows:
+        del r["_macs"]
+    return rows
+
+
+def find_trial(trials: list[dict], study, number) -> dict | None:
+    """The trial with this (study, number); the number may come back from a table as a float or a string."""
+    try:
+        number = int(number)
+    except (TypeError, ValueError):
+        return None
+    return next((t for t in trials if trial_key(t) == (str(study), number)), None)
+
+
+def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str = ""):
+    """Quality vs MACs (log x): every completed trial, the front as a step line, and zoo models marked.
+
+    marks: {"name", "role", "macs_per_input_mp", "psnr" (or None → drawn as a vertical line)}.
+    Returns a matplotlib Figure (no pyplot state, safe in server threads).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, 4.6), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    usable = [t for t in trials if _usable(t)]
+    if usable:
+        ax.scatter([t["macs_per_input_mp"] / 1e9 for t in usable], [t["proxy_psnr"] for t in usable],
+                   s=18, c="#94a3b8", alpha=0.7, label=f"completed trials ({len(usable)})")
+        over = [t for t in usable if not t.get("feasible")]
+        if over:
+            ax.scatter([t["macs_per_input_mp"] / 1e9 for t in over], [t["proxy_psnr"] for t in over], s=30,
+                       facecolors="none", edgecolors="#ef4444", label=f"over the MAC budget ({len(over)})")
+        pts = [(r["macs_per_input_mp"] / 1e9, r["proxy_psnr"]) for r in front(usable)]
+        if pts:
+            ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="#4f46e5", lw=1.8)
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=36, c="#4f46e5", label="Pareto front", zorder=3)
+    for t in usable:            # trials seeded with a hand-designed peer's spec carry its name
+        if t.get("peer"):
+            ax.annotate(str(t["peer"]), (t["macs_per_input_mp"] / 1e9, t["proxy_psnr"]), xytext=(4, 4),
+                        textcoords="offset points", fontsize=8, color="#b45309")
+    style = {"heavy": ("*", "#dc2626", 220), "peer": ("D", "#f59e0b", 60), "searched": ("*", "#16a34a", 260)}
+    seen = set()
+    for mark in marks:
+        marker, colour, size = style.get(mark.get("role"), ("o", "#0ea5e9", 50))
+        x = mark["macs_per_input_mp"] / 1e9
+        label = f"{mark.get('role')}: {mark['name']}"
+        if mark.get("psnr") is None:
+            ax.axvline(x, color=colour, ls="--", lw=1.2, label=label + " (no score yet)")
+        else:
+            ax.scatter([x], [mark["psnr"]], marker=marker, s=size, c=colour, edgecolors="black", linewidths=0.6,
+                       label=label if label not in seen else None, zorder=4)
+        seen.add(label)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"GMACs per {mp_unit(task)} (log scale)")
+    ax.set_ylabel("proxy PSNR (dB)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.25)
+    if not usable:
+        ax.text(0.5, 0.5, "No completed search trials logged for this task yet", transform=ax.transAxes,
+                ha="center", va="center", fontsize=12, color="#6b7280")
+        xs = [m["macs_per_input_mp"] / 1e9 for m in marks if m.get("macs_per_input_mp")]
+        ax.set_xlim(min(xs) / 1000 if xs else 1e-2, max(xs) * 3 if xs else 1e4)   # room for 100–1000× cheaper
+        ys = [m["psnr"] for m in marks if m.get("psnr") is not None]
+        ax.set_ylim(min(ys) - 3 if ys else 25, max(ys) + 2 if ys else 40)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    return fig
+
+
+def blocks_table(spec: dict) -> list[dict]:
+    """A spec as rows: stem, each block (type, channels, kernel, activation, repeat, other options), tail."""
+    rows = []
+    stem = spec.get("stem", {})
+    rows.append({"#": "stem", "type": "conv", "channels": stem.get("channels"), "kernel": stem.get("kernel"),
+                 "act": stem.get("act"), "repeat": 1, "options": ""})
+    for index, block in enumerate(spec.get("blocks", []), 1):
+        extra = {k: v for k, v in block.items() if k not in ("type", "channels", "kernel", "act", "repeat")}
+        rows.append({"#": index, "type": block.get("type"), "channels": block.get("channels"),
+                     "kernel": block.get("kernel"), "act": block.get("act"), "repeat": block.get("repeat", 1),
+                     "options": json.dumps(extra) if extra else ""})
+    tail = spec.get("tail", {})
+    rows.append({"#": "tail", "type": "conv" + (" + pixel shuffle" if spec.get("scale", 1) > 1 else ""),
+                 "channels": spec.get("out_channels"), "kernel": tail.get("kernel"), "act": "none", "repeat": 1,
+                 "options": json.dumps({k: spec[k] for k in ("unshuffle", "global_residual", "body_skip")
+                                        if k in spec})})
+    return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import statistics
 import struct
@@ -25,6 +26,8 @@ import app  # noqa: E402
 from isp import compare, report  # noqa: E402
 from isp.errors import SettingError  # noqa: E402
 from isp.models import ModelCache  # noqa: E402
+from isp.power import PHOTO_12MP, VIDEO_1080P  # noqa: E402
+from searched_models import search_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +91,7 @@ def test_photo_is_scored_against_its_ground_truth(client, photo):
     assert {r["variant"] for r in data["rows"]} <= {"classical", "heavy"}
     classical = next(r for r in data["rows"] if r["variant"] == "classical")
     assert 20.0 < classical["PSNR (dB)"] < 60.0 and 0.5 < classical["SSIM"] <= 1.0
-    assert classical["ms total"] > 0 and classical["GMACs"] > 0 and classical["est. mJ/photo"] > 0
+    assert classical["ms total"] > 0 and classical["GMACs"] > 0 and classical[compare.ENERGY_PHOTO_COLUMN] > 0
     first = Image.open(images[0]["image"])
     assert first.size == (128, 96)
     assert [s["stage"] for s in data["stages"]][:2] == ["BLC", "denoise"]
@@ -238,6 +241,8 @@ def test_compare_yields_cheapest_first_and_crops_line_up(tmp_path):
     steps = list(compare.compare_file(path, settings, ModelCache(tmp_path)))
     final = steps[-1]
     assert final.done and final.runs[0].result.image.shape == (64, 96, 3)
+    assert final.runs[0].result.intermediates == {}          # full-resolution copies dropped after the run
+    assert all(max(s.shape[:2]) <= 32 for s, _ in compare.crop_sources(final, long_side=32))
     sources = compare.crop_sources(final)
     assert [label for _, label in sources] == ["classical", "ground truth"]
     crops = compare.zoom_crops(sources, 1.0, 1.0, 32, display=64)
@@ -247,21 +252,101 @@ def test_compare_yields_cheapest_first_and_crops_line_up(tmp_path):
     assert compare.crop_box((64, 96, 3), 1.0, 0.0, 32) == (0, 64, 32, 32)
 
 
-def test_pareto_front_and_trial_log(tmp_path):
+def _record(study, number, macs, psnr, status="complete", feasible=True, **extra):
+    spec = {"stem": {"channels": 8 + number, "kernel": 3, "act": "relu"}, "blocks": [], "out_channels": 3}
+    return {"study": study, "number": number, "status": status, "spec": spec, "macs_per_input_mp": macs,
+            "proxy_psnr": psnr, "feasible": feasible, **extra}
+
+
+def test_trial_log_dedups_counts_completed_and_front_respects_the_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr("searched_models.search_log.spec_key", lambda spec: json.dumps(spec, sort_keys=True))
     log = tmp_path / "search_trials.jsonl"
-    trials = [{"number": 0, "macs_per_input_mp": 1e9, "proxy_psnr": 30.0, "status": "complete"},
-              {"number": 1, "macs_per_input_mp": 2e9, "proxy_psnr": 29.0, "status": "complete"},   # dominated
-              {"number": 2, "macs_per_input_mp": 4e9, "proxy_psnr": 31.0, "status": "complete"},
-              {"number": 3, "macs_per_input_mp": 5e8, "proxy_psnr": None, "status": "fail"}]
-    log.write_text("\n".join(json.dumps(t) for t in trials) + "\n{broken line\n")
-    loaded = report.load_trials(log)
-    assert len(loaded) == 4
-    assert report.pareto_numbers(loaded) == {0, 2}
-    rows = report.trial_rows(loaded)
-    assert [r["trial"] for r in rows[:2]] == [0, 2] and rows[0]["Pareto"] == "★"
-    assert report.load_trials(tmp_path / "missing.jsonl") == []
-    fig = report.pareto_figure(loaded, [{"name": "h", "role": "heavy", "macs_per_input_mp": 8e9, "psnr": 32.0}], "t")
-    assert fig.axes[0].get_xscale() == "log"
+    lines = [_record("a", 0, 1e9, None, status="running"),
+             _record("a", 0, 1e9, 30.0),                                  # same trial, later line wins
+             _record("a", 1, 2e9, 29.0),                                  # dominated
+             _record("a", 2, 4e9, 31.0),
+             _record("a", 3, 5e8, 35.0, feasible=False),                  # best of all but over the budget
+             _record("a", 4, 3e8, None, status="surplus"),
+             _record("a", 5, 3e8, None, status="failed"),
+             _record("b", 2, 6e9, 30.5)]                                  # same number, another study: dominated
+    log.write_text("\n".join(json.dumps(t) for t in lines) + "\n{broken line\n")
+    trials, others = search_report.load_trials(log)
+    assert len(trials) == 5 and others == 2
+    assert search_report.front_keys(trials) == {("a", 0), ("a", 2)}
+    rows = search_report.trial_rows(trials, "denoise_raw")
+    assert [(r["study"], r["trial"]) for r in rows[:2]] == [("a", 0), ("a", 2)] and rows[0]["Pareto"] == "★"
+    assert all(r["Pareto"] == "" for r in rows[2:]) and "GMACs / packed MP (4 sensor px)" in rows[0]
+    assert search_report.find_trial(trials, "b", 2.0)["macs_per_input_mp"] == 6e9
+    assert search_report.find_trial(trials, "a", 2)["macs_per_input_mp"] == 4e9
+    assert search_report.load_trials(tmp_path / "missing.jsonl") == ([], 0)
+    fig = search_report.pareto_figure(trials, [{"name": "h", "role": "heavy", "macs_per_input_mp": 8e9,
+                                                "psnr": 32.0}], "t", "sr_x2")
+    assert fig.axes[0].get_xscale() == "log" and "input MP" in fig.axes[0].get_xlabel()
+
+
+def test_task_variants_skips_every_broken_role():
+    class Broken:                     # both roles registered, both checkpoints unreadable
+        def names(self, task):
+            return ["heavy", "searched", "fsrcnn"]
+
+        def get(self, task, name):
+            raise OSError("half-written")
+
+    assert compare.task_variants(Broken(), "sr_x2") == ["classical", "fsrcnn"]
+
+
+def test_relative_uses_unrounded_means():
+    means = {"classical": {"psnr": 30.004, "macs": 1.0e3}, "heavy": {"psnr": 30.014, "macs": 1.2e6},
+             "searched": {"psnr": 30.012, "macs": 4.0e4}}
+    relative = compare._relative(means)
+    assert relative["searched"][0] == pytest.approx(30.0)         # 0.0012 / 0.0000 GMACs once rounded
+    assert relative["searched"][1] == pytest.approx(0.8)          # (30.01 − 30.00) / (30.01 − 30.00) = 1 rounded
+    assert relative["heavy"] == pytest.approx((1.0, 1.0))
+
+
+def test_full_size_is_refused_above_16_mp_before_decoding(tmp_path):
+    ihdr = struct.pack(">IIBBBBB", 5000, 4000, 8, 2, 0, 0, 0)      # 20 MP header, no real pixel data
+    path = tmp_path / "big.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IEND", b""))
+    with pytest.raises(SettingError, match="1024") as caught:
+        next(compare.compare_file(path, compare.Settings(long_side=None, variants=("classical",)),
+                                  ModelCache(tmp_path)))
+    assert "20.0 megapixels" in str(caught.value)
+    compare.Settings(long_side=None).check_size(4000, 4000)                # 16 MP is fine
+    with pytest.raises(SettingError):
+        compare.Settings(long_side=None).check_size(4000, 4001)
+    compare.Settings(long_side=1024).check_size(10000, 10000)             # shrunk first: any size
+
+
+def test_energy_is_for_a_12mp_photo_whatever_the_processing_size(tmp_path):
+    path = tmp_path / "p.png"
+    Image.fromarray(textured(128, 192)).save(path)
+    runs = [compare.compare_all(path, compare.Settings(long_side=side, variants=("classical",)),
+                                ModelCache(tmp_path)).runs[0] for side in (96, 192)]
+    assert runs[0].energy_mj == pytest.approx(runs[1].energy_mj, rel=0.05)
+    assert runs[0].result.total_macs < 0.5 * runs[1].result.total_macs   # the measured frame is smaller
+    ratio = VIDEO_1080P[0] * VIDEO_1080P[1] / (PHOTO_12MP[0] * PHOTO_12MP[1])
+    assert runs[1].power_mw == pytest.approx(runs[1].energy_mj * ratio * 30.0, rel=1e-6)   # classical: linear
+
+
+def test_prune_removes_old_report_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "OUT_DIR", tmp_path)
+    monkeypatch.setattr(app, "REPORT_DIR", tmp_path / "reports")
+    old, new = tmp_path / "reports" / "pixelnas_report_old", tmp_path / "reports" / "pixelnas_report_new"
+    for folder in (old, new):
+        folder.mkdir(parents=True)
+        (folder / "pixelnas_benchmark.html").write_text("x")
+    os.utime(old, (time.time() - 2 * app.OUT_MAX_AGE_S,) * 2)
+    app._prune_outputs()
+    assert not old.exists() and new.exists()
+
+
+def test_session_state_expires_and_crop_updates_are_queued():
+    demo = app.build_app()
+    states = [b for b in demo.blocks.values() if type(b).__name__ == "State"]
+    assert states and all(s.time_to_live == app.STATE_TTL_S for s in states)
+    releases = [dep for dep in demo.config["dependencies"] if any(t[1] == "release" for t in dep["targets"])]
+    assert len(releases) == 3 and all(dep["queue"] is not False for dep in releases)     # the three crop sliders
 
 
 def test_benchmark_report_html_and_csv(tmp_path):
