@@ -119,10 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     isp_cli.add_commands(sub)
     add_train(sub)
     add_eval(sub)
-    from searched_models import results_table, search
+    from searched_models import bench_train, results_table, search
 
     search.add_command(sub)
     results_table.add_command(sub)
+    bench_train.add_command(sub)
     from isp import bench
 
     bench.add_command(sub)
