@@ -40,12 +40,12 @@ from isp.models import ModelCache
 from isp.pipeline import LEARNED_STAGES, Pipeline, Result, StageReport
 from isp.power import DEFAULT_PROFILE, PHOTO_12MP, VIDEO_1080P, energy_mj, power_mw, profile
 from isp.raw import is_raw_filename
+from isp.stages.demosaic import DEMOSAICERS
 from isp.stages.enhance import local_laplacian
 
 ROLE_ORDER = ("classical", "searched", "peer", "heavy")     # cheapest first: the order results appear in
 STAGE_LABELS = {"black_level": "BLC", "denoise_raw": "denoise", "white_balance": "WB", "demosaic": "demosaic",
                 "ccm": "CCM", "tone": "tone", "sr_x2": "SR ×2", "enhance": "enhance"}
-DEMOSAICERS = ("bilinear", "malvar", "menon")
 NON_NETWORK_VARIANTS = ("classical", "reference", "lanczos")    # the learned stages' own algorithms
 FULL_RES_MAX_PIXELS = 16_000_000     # "full" processing size above this would need several GB per request
 DISPLAY_LONG_SIDE = 1024             # long side of every picture kept after a run (crop sources, stage strip)

@@ -30,7 +30,8 @@ from searched_models import zoo
 from searched_models.cost import measure_latency_ms, spec_cost
 from searched_models.data import list_images, load_folder
 from searched_models.infer import run_chw
-from searched_models.tasks import get_task, to_chw, to_hwc
+from isp.layout import to_chw, to_hwc
+from searched_models.tasks import get_task
 
 TIMING_SIZE = 256          # network-input side used for the latency measurement
 CLASSICAL_STAGE = {"denoise_raw": RawDenoise(), "sr_x2": SuperResolution(), "enhance": Enhance()}

@@ -14,19 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from isp import metrics
+from isp.layout import to_chw, to_hwc
 from isp.rawimage import pack
 from isp.simulate import add_noise, crop_even, downscale_x2, iso_to_noise, random_params, unprocess
+from isp.stages.learned import denoise_network_input
 
 TRAIN_ISO_RANGE = (100, 6400)
 VAL_ISO = 3200
-
-
-def to_chw(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.transpose(a, (2, 0, 1)), dtype=np.float32)
-
-
-def to_hwc(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.transpose(a, (1, 2, 0)), dtype=np.float32)
 
 
 def center_crop(image: np.ndarray, size: int | None, multiple: int = 2) -> np.ndarray:
@@ -47,17 +41,10 @@ def noisy_raw_pair(photo: np.ndarray, rng: np.random.Generator, iso: float, rand
     shot, read = iso_to_noise(iso)
     clean = clean_raw.normalised()
     noisy = add_noise(clean, shot, read, rng)
-    noisy_packed = pack(noisy, clean_raw.pattern)
+    x = denoise_network_input(noisy, clean_raw.pattern, shot, read)
     clean_packed = pack(clean, clean_raw.pattern)
-    sigma = noise_sigma(noisy_packed, shot, read)
-    x = np.concatenate([to_chw(noisy_packed), to_chw(sigma)], axis=0)
     raw = clean_raw.with_(mosaic=noisy, noise=(shot, read), iso=int(iso))
     return x, to_chw(clean_packed), raw
-
-
-def noise_sigma(noisy_packed: np.ndarray, shot: float, read: float) -> np.ndarray:
-    """Per-pixel noise standard deviation estimated from the noisy signal: sqrt(shot·max(x,0) + read)."""
-    return np.sqrt(shot * np.clip(noisy_packed, 0.0, None) + read).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -4,28 +4,21 @@ from __future__ import annotations
 import numpy as np
 
 from isp.errors import SettingError
+from isp.layout import to_chw, to_hwc
 from isp.models import ModelCache
 from isp.rawimage import pack, unpack
 from isp.stages.base import Frame, Stage
 from isp.stages.denoise import estimate_noise
 
 
-def _chw(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.transpose(a, (2, 0, 1)), dtype=np.float32)
-
-
-def _hwc(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.transpose(a, (1, 2, 0)), dtype=np.float32)
-
-
 def denoise_network_input(mosaic: np.ndarray, pattern: str, shot: float, read: float) -> np.ndarray:
     """Packed noisy planes (R, G1, G2, B) + their per-pixel noise σ = sqrt(shot·max(x,0) + read): 8×H/2×W/2.
 
-    Must match `searched_models.tasks.noisy_raw_pair`, which builds the training inputs the same way.
+    `searched_models.tasks.noisy_raw_pair` builds the training inputs with this same function.
     """
     packed = pack(mosaic, pattern)
     sigma = np.sqrt(shot * np.clip(packed, 0.0, None) + read).astype(np.float32)
-    return np.concatenate([_chw(packed), _chw(sigma)], axis=0)
+    return np.concatenate([to_chw(packed), to_chw(sigma)], axis=0)
 
 
 class LearnedSlot(Stage):
@@ -54,15 +47,15 @@ class LearnedSlot(Stage):
         if self.task == "denoise_raw":
             shot, read = frame.raw.noise or estimate_noise(frame.data, frame.raw.pattern)
             return denoise_network_input(frame.data, frame.raw.pattern, shot, read)
-        return _chw(frame.data)
+        return to_chw(frame.data)
 
     def run(self, frame: Frame, variant: str) -> Frame:
         if variant in self.classical.variants:
             return self.classical.run(frame, variant)
         out = self.models.run(self.task, variant, self.network_input(frame))
         if self.task == "denoise_raw":
-            return frame.with_data(unpack(_hwc(out), frame.raw.pattern), "raw")
-        return frame.with_data(np.clip(_hwc(out), 0.0, 1.0), self.gives)
+            return frame.with_data(unpack(to_hwc(out), frame.raw.pattern), "raw")
+        return frame.with_data(np.clip(to_hwc(out), 0.0, 1.0), self.gives)
 
     def macs(self, frame: Frame, variant: str) -> int:
         if variant in self.classical.variants:
