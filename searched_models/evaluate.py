@@ -86,7 +86,6 @@ def measure_ms_per_mp(task: str, row: dict, runs: int = 5) -> float:
     else:
         image = rng.random((size, size, 3), dtype=np.float32)
         if task == "denoise_raw":
-            from isp.rawimage import RawImage
             from isp.stages.base import Frame
 
             raw, _ = unprocess(rng.random((2 * size, 2 * size, 3), dtype=np.float32), iso=800)

@@ -264,8 +264,6 @@ def _fail(study, trial, error: BaseException, log_path: Path) -> None:
 
 def _fail_and_requeue(study, trial, error: BaseException, log_path: Path) -> BaseException:
     """Fail this worker's trial after `error`, queue its parameters again, log it; returns `error` to raise."""
-    from optuna.trial import TrialState
-
     try:
         _fail(study, trial, error, log_path)
         requeue(study, study.get_trials(deepcopy=False)[trial.number], type(error).__name__)
@@ -366,16 +364,9 @@ def _raise_interrupt(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m searched_models.search …` (same as `pixelnas search …`)."""
-    import argparse
+    from searched_models.cli import main as pixelnas
 
-    parser = argparse.ArgumentParser(prog="pixelnas")
-    add_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["search", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args) or 0)
-    except InputError as error:
-        print(f"pixelnas: {error}", file=sys.stderr)
-        return 2
+    return pixelnas(["search", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

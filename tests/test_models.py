@@ -1,6 +1,5 @@
 """Model zoo: spec language, builder, cost cross-check, tiling, loading, training with resume, eval schema."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
