@@ -25,6 +25,7 @@ from searched_models import zoo
 from searched_models.cost import spec_cost
 from searched_models.data import load_folder
 from searched_models.infer import run_chw
+from searched_models.plateau import plateau_status
 from searched_models.spec import build, normalise_spec
 from searched_models.tasks import get_task
 
@@ -267,7 +268,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
                          "patch": patch, "lr": cfg.lr, "teacher": cfg.teacher, "bf16": cfg.bf16, "seed": cfg.seed,
                          "status": status, "log": log_file.name},
             "validation": {"images": cfg.val_images, "limit": cfg.val_limit, "psnr": history.get("last_val"),
-                           "step": history.get("last_val_step"), "best_psnr": history.get("best_val")},
+                           "step": history.get("last_val_step"), "best_psnr": history.get("best_val"),
+                           **plateau_status(history.get("curve", []), status == "done")},
             "provenance": {"command": cfg.command, "commit": git_commit()},
             **({"search": cfg.spec.get("search")} if cfg.spec.get("search") else {}),
         }

@@ -180,3 +180,15 @@ def test_resume_after_an_interruption_gives_the_same_weights(tmp_path, photo_fol
         assert torch.allclose(pa, pb, atol=1e-6), name
     log = [json.loads(line) for line in (tmp_path / "resumed" / "sr_x2" / "tiny.log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log if "loss" in e] == [5, 10, 15, 20]
+
+
+def test_plateau_rule():
+    from searched_models.plateau import last_quarter_gain, plateau_status
+
+    rising = [[s, 30 + s / 1000] for s in range(500, 8001, 500)]
+    flat = [[s, 37.0 + min(s, 6000) / 1e5] for s in range(500, 8001, 500)]
+    assert last_quarter_gain(rising) == pytest.approx(2.0)
+    assert plateau_status(rising, True)["plateau"] is False
+    assert plateau_status(flat, True)["plateau"] is True
+    assert plateau_status(flat, False)["plateau"] is False          # a run still training is not a plateau
+    assert last_quarter_gain([[500, 30.0]]) is None
