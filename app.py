@@ -1,5 +1,5 @@
-"""PixelNAS demo app (Gradio 6, native components only). Thin: widgets → isp.compare / isp.report /
-searched_models.search_report → outputs.
+"""PixelNAS demo app (Gradio 6, native components only). Thin: widgets → isp.compare (+ compare_scores, views,
+benchmark) / isp.report / searched_models.search_report → outputs.
 
 Tabs: Camera (develop one photo or RAW with several variants of the learned stages, side by side), Search (the
 logged NAS trials' Pareto front and the searched model's blocks), Benchmark (eval-style tables over a set of
@@ -19,18 +19,19 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from isp import compare, report
+from isp import benchmark, compare, compare_scores, compare_types, report, views
 from isp.errors import InputError
 from isp.models import ModelCache
 from isp.pipeline import LEARNED_STAGES
 from isp.power import DEFAULT_PROFILE, PROFILES
 from isp.raw import is_raw_filename
+from isp.stages.demosaic import DEMOSAICERS
 from searched_models import search_report
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
 ISO_CHOICES = [100, 200, 400, 800, 1600, 3200, 6400]
-SIZE_CHOICES = ["256", "512", "1024", "full"]      # "full": up to compare.FULL_RES_MAX_PIXELS
+SIZE_CHOICES = ["256", "512", "1024", "full"]      # "full": up to compare_types.FULL_RES_MAX_PIXELS
 DEFAULT_SIZE = "1024"
 DEFAULT_VARIANTS = ["heavy", "searched"]
 MAX_FILE_SIZE = "200mb"
@@ -57,7 +58,7 @@ def _png(image: np.ndarray) -> str:
     and rewrites that file in place, so two users developing the same example at once could download a
     half-written picture; files are copied into its cache atomically.
     """
-    return compare.write_output(image, OUT_DIR)
+    return views.write_output(image, OUT_DIR)
 
 
 def _prune_outputs(max_age_s: float = OUT_MAX_AGE_S) -> None:
@@ -89,8 +90,8 @@ def _size(size: str | int | None) -> int | None:
         raise gr.Error(f"Processing size must be one of {', '.join(SIZE_CHOICES)}, not {size!r}.") from None
 
 
-def _settings(iso, zoom, enhance, demosaic, size, variants, device) -> compare.Settings:
-    return compare.Settings(iso=int(iso), zoom=bool(zoom), enhance=bool(enhance), demosaic=demosaic,
+def _settings(iso, zoom, enhance, demosaic, size, variants, device) -> compare_types.Settings:
+    return compare_types.Settings(iso=int(iso), zoom=bool(zoom), enhance=bool(enhance), demosaic=demosaic,
                             long_side=_size(size), variants=tuple(variants or ()), device=device)
 
 
@@ -113,7 +114,7 @@ def _table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows) if rows else pd.DataFrame({"": []})
 
 
-def _notes_md(comparison: compare.Comparison) -> str:
+def _notes_md(comparison: compare_types.Comparison) -> str:
     lines = []
     if comparison.target_label:
         lines.append(f"Scores are against **{comparison.target_label}**.")
@@ -124,18 +125,18 @@ def _notes_md(comparison: compare.Comparison) -> str:
     return "\n".join(lines)
 
 
-def _slider(comparison: compare.Comparison):
+def _slider(comparison: compare_types.Comparison):
     """(A, B) for the ImageSlider: reference ↔ candidate when both exist, else ground truth ↔ first result."""
     ref, cand = comparison.run(comparison.reference_label), comparison.run(comparison.candidate_label or "")
     if ref is not None and cand is not None:
-        return (_png(compare.to_uint8(ref.result.image)), _png(compare.to_uint8(cand.result.image))), \
+        return (_png(views.to_uint8(ref.result.image)), _png(views.to_uint8(cand.result.image))), \
             f"{ref.label} ↔ {cand.label}"
     first = comparison.runs[-1]
     if comparison.target is not None:
-        truth = compare.crop_to(comparison.target, first.result.image.shape)
-        return (_png(compare.to_uint8(truth)), _png(compare.to_uint8(first.result.image))), \
+        truth = compare_scores.crop_to(comparison.target, first.result.image.shape)
+        return (_png(views.to_uint8(truth)), _png(views.to_uint8(first.result.image))), \
             f"ground truth ↔ {first.label}"
-    path = _png(compare.to_uint8(first.result.image))
+    path = _png(views.to_uint8(first.result.image))
     return (path, path), f"{first.label}"
 
 
@@ -143,17 +144,17 @@ def _files(items: list[tuple[np.ndarray, str]]) -> list[tuple[str, str]]:
     return [(_png(image), label) for image, label in items]
 
 
-def camera_outputs(comparison: compare.Comparison, cx: float, cy: float, crop: int):
-    sources = compare.crop_sources(comparison)
+def camera_outputs(comparison: compare_types.Comparison, cx: float, cy: float, crop: int):
+    sources = views.crop_sources(comparison)
     pair, label = _slider(comparison)
-    strip = [item for run in comparison.runs for item in compare.stage_strip(run)]
-    picker = _png(compare.mark_crop(sources[0][0], cx / 100, cy / 100, crop))
+    strip = [item for run in comparison.runs for item in views.stage_strip(run)]
+    picker = _png(views.mark_crop(sources[0][0], cx / 100, cy / 100, crop))
     return (gr.ImageSlider(value=pair, label=f"A ↔ B: {label}", format="png"), picker,
-            _files(compare.zoom_crops(sources, cx / 100, cy / 100, crop)), _files(strip),
-            _table(compare.metrics_rows(comparison)), _table(compare.stage_rows(comparison)),
-            compare.headline(comparison), _notes_md(comparison)
+            _files(views.zoom_crops(sources, cx / 100, cy / 100, crop)), _files(strip),
+            _table(compare_scores.metrics_rows(comparison)), _table(compare_scores.stage_rows(comparison)),
+            compare_scores.headline(comparison), _notes_md(comparison)
             + ("\n- Zoomed crops come from a 1024 px preview of the result." if comparison.runs and
-               max(comparison.runs[0].result.image.shape[:2]) > compare.DISPLAY_LONG_SIDE else ""), sources)
+               max(comparison.runs[0].result.image.shape[:2]) > views.DISPLAY_LONG_SIDE else ""), sources)
 
 
 def make_camera_handler(models: ModelCache):
@@ -187,10 +188,10 @@ def make_api_handler(models: ModelCache):
             raise
         except Exception as error:  # noqa: BLE001
             raise _friendly(error) from None
-        data = compare.summary(comparison)
+        data = compare_scores.summary(comparison)
         data["server_ms"] = round((time.perf_counter() - start) * 1000.0, 1)
         _prune_outputs()
-        images = _files([(compare.to_uint8(run.result.image), run.label) for run in comparison.runs])
+        images = _files([(views.to_uint8(run.result.image), run.label) for run in comparison.runs])
         return images, data
     return process
 
@@ -199,8 +200,8 @@ def update_crops(sources, cx, cy, crop):
     """Crop slider moved → new picker and crops, from the ≤ 1024 px thumbnails kept in the session state."""
     if not sources:
         return None, []
-    return (_png(compare.mark_crop(sources[0][0], cx / 100, cy / 100, crop)),
-            _files(compare.zoom_crops(sources, cx / 100, cy / 100, crop)))
+    return (_png(views.mark_crop(sources[0][0], cx / 100, cy / 100, crop)),
+            _files(views.zoom_crops(sources, cx / 100, cy / 100, crop)))
 
 
 def pick_crop(sources, crop, evt: gr.SelectData):
@@ -208,7 +209,7 @@ def pick_crop(sources, crop, evt: gr.SelectData):
     if not sources or evt is None or evt.index is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     image = sources[0][0]
-    thumb = compare.mark_crop(image, 0.5, 0.5, crop)
+    thumb = views.mark_crop(image, 0.5, 0.5, crop)
     cx = 100.0 * float(evt.index[0]) / thumb.shape[1]
     cy = 100.0 * float(evt.index[1]) / thumb.shape[0]
     picker, crops = update_crops(sources, cx, cy, crop)
@@ -294,7 +295,7 @@ def make_bench_handler(models: ModelCache):
         if not paths:
             raise gr.Error("Choose some shipped examples or upload photos to benchmark.")
         try:
-            bench = compare.benchmark(paths, models, long_side=int(size), device=device, progress=progress)
+            bench = benchmark.benchmark(paths, models, long_side=int(size), device=device, progress=progress)
         except Exception as error:  # noqa: BLE001
             raise _friendly(error) from None
         REPORT_DIR.mkdir(parents=True, exist_ok=True)
@@ -330,12 +331,12 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
                                                      "(zoom), enhance. Missing models fall back to classical.")
                     with gr.Row():
                         iso = gr.Dropdown(ISO_CHOICES, value=800, label="ISO (simulated noise)")
-                        demosaic = gr.Dropdown(list(compare.DEMOSAICERS), value="malvar", label="Demosaic")
+                        demosaic = gr.Dropdown(list(DEMOSAICERS), value="malvar", label="Demosaic")
                     with gr.Row():
                         zoom = gr.Checkbox(label="Zoom ×2 (super-resolution)")
                         enhance = gr.Checkbox(label="Enhancement")
                     size = gr.Radio(SIZE_CHOICES, value=DEFAULT_SIZE, label="Processing size (long side, px)",
-                                    info=f"full: inputs up to {compare.FULL_RES_MAX_PIXELS // 1_000_000} MP")
+                                    info=f"full: inputs up to {compare_types.FULL_RES_MAX_PIXELS // 1_000_000} MP")
                     device = gr.Dropdown([(p.label, k) for k, p in PROFILES.items()], value=DEFAULT_PROFILE,
                                          label="Device profile for estimated energy")
                     run = gr.Button("Develop & compare", variant="primary", size="lg")
@@ -443,11 +444,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bench-mp", type=float, default=1.0, help="resize the --bench photo to this many MP")
     args = parser.parse_args(argv)
     if args.bench:
-        from isp import bench
+        from isp import request_timing
 
-        result = bench.bench_app(args.bench, variants=tuple(args.bench_variants.split(",")),
-                                 megapixels=args.bench_mp or None)
-        print(bench.format_bench(result))
+        result = request_timing.bench_app(args.bench, variants=tuple(args.bench_variants.split(",")),
+                                          megapixels=args.bench_mp or None)
+        print(request_timing.format_bench(result))
         return
     launch(build_app(), args.host, args.port)
 

@@ -1,4 +1,4 @@
-"""Stakeholder reports: a benchmark (`isp.compare.benchmark`) → HTML (images + tables) and CSV. Plain files; no
+"""Stakeholder reports: a benchmark (`isp.benchmark.benchmark`) → HTML (images + tables) and CSV. Plain files; no
 web framework. (The search tab's trial tables and Pareto figure live in `searched_models.search_report`: they
 read the search's own log format.)
 """

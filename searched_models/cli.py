@@ -124,9 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_command(sub)
     results_table.add_command(sub)
     bench_train.add_command(sub)
-    from isp import bench
+    from isp import request_timing
 
-    bench.add_command(sub)
+    request_timing.add_command(sub)
     return parser
 
 

@@ -23,7 +23,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 import app  # noqa: E402
-from isp import compare, report  # noqa: E402
+from isp import benchmark, compare, compare_scores, compare_types, report, views  # noqa: E402
 from isp.errors import SettingError  # noqa: E402
 from isp.models import ModelCache  # noqa: E402
 from isp.power import PHOTO_12MP, VIDEO_1080P  # noqa: E402
@@ -91,7 +91,7 @@ def test_photo_is_scored_against_its_ground_truth(client, photo):
     assert {r["variant"] for r in data["rows"]} <= {"classical", "heavy"}
     classical = next(r for r in data["rows"] if r["variant"] == "classical")
     assert 20.0 < classical["PSNR (dB)"] < 60.0 and 0.5 < classical["SSIM"] <= 1.0
-    assert classical["ms total"] > 0 and classical["GMACs"] > 0 and classical[compare.ENERGY_PHOTO_COLUMN] > 0
+    assert classical["ms total"] > 0 and classical["GMACs"] > 0 and classical[compare_scores.ENERGY_PHOTO_COLUMN] > 0
     first = Image.open(images[0]["image"])
     assert first.size == (128, 96)
     assert [s["stage"] for s in data["stages"]][:2] == ["BLC", "denoise"]
@@ -225,31 +225,31 @@ def test_load_8_clients_x_10_requests(server, tmp_path, capsys):
 
 def test_plan_falls_back_to_classical_with_an_empty_zoo(tmp_path):
     models = ModelCache(tmp_path)
-    plans, notes = compare.plan_variants(compare.Settings(variants=("heavy", "searched")), models)
+    plans, notes = compare.plan_variants(compare_types.Settings(variants=("heavy", "searched")), models)
     assert [p.label for p in plans] == ["classical"]
     assert any("heavy" in n for n in notes) and any("searched" in n for n in notes)
     with pytest.raises(SettingError):
-        compare.plan_variants(compare.Settings(variants=("bogus",)), models)
+        compare.plan_variants(compare_types.Settings(variants=("bogus",)), models)
     with pytest.raises(SettingError):
-        compare.Settings(demosaic="nearest").check()
+        compare_types.Settings(demosaic="nearest").check()
 
 
 def test_compare_yields_cheapest_first_and_crops_line_up(tmp_path):
     path = tmp_path / "p.png"
     Image.fromarray(textured(64, 96)).save(path)
-    settings = compare.Settings(long_side=256, variants=("classical",), zoom=True)
+    settings = compare_types.Settings(long_side=256, variants=("classical",), zoom=True)
     steps = list(compare.compare_file(path, settings, ModelCache(tmp_path)))
     final = steps[-1]
     assert final.done and final.runs[0].result.image.shape == (64, 96, 3)
     assert final.runs[0].result.intermediates == {}          # full-resolution copies dropped after the run
-    assert all(max(s.shape[:2]) <= 32 for s, _ in compare.crop_sources(final, long_side=32))
-    sources = compare.crop_sources(final)
+    assert all(max(s.shape[:2]) <= 32 for s, _ in views.crop_sources(final, long_side=32))
+    sources = views.crop_sources(final)
     assert [label for _, label in sources] == ["classical", "ground truth"]
-    crops = compare.zoom_crops(sources, 1.0, 1.0, 32, display=64)
+    crops = views.zoom_crops(sources, 1.0, 1.0, 32, display=64)
     assert all(c.shape == (64, 64, 3) for c, _ in crops)
-    strip = compare.stage_strip(final.runs[0])
+    strip = views.stage_strip(final.runs[0])
     assert len(strip) == 5 and strip[0][1].endswith("sensor mosaic (false colour)")
-    assert compare.crop_box((64, 96, 3), 1.0, 0.0, 32) == (0, 64, 32, 32)
+    assert views.crop_box((64, 96, 3), 1.0, 0.0, 32) == (0, 64, 32, 32)
 
 
 def _record(study, number, macs, psnr, status="complete", feasible=True, **extra):
@@ -292,13 +292,13 @@ def test_task_variants_skips_every_broken_role():
         def get(self, task, name):
             raise OSError("half-written")
 
-    assert compare.task_variants(Broken(), "sr_x2") == ["classical", "fsrcnn"]
+    assert benchmark.task_variants(Broken(), "sr_x2") == ["classical", "fsrcnn"]
 
 
 def test_relative_uses_unrounded_means():
     means = {"classical": {"psnr": 30.004, "macs": 1.0e3}, "heavy": {"psnr": 30.014, "macs": 1.2e6},
              "searched": {"psnr": 30.012, "macs": 4.0e4}}
-    relative = compare._relative(means)
+    relative = compare_scores.relative_to_heavy(means)
     assert relative["searched"][0] == pytest.approx(30.0)         # 0.0012 / 0.0000 GMACs once rounded
     assert relative["searched"][1] == pytest.approx(0.8)          # (30.01 − 30.00) / (30.01 − 30.00) = 1 rounded
     assert relative["heavy"] == pytest.approx((1.0, 1.0))
@@ -309,19 +309,19 @@ def test_full_size_is_refused_above_16_mp_before_decoding(tmp_path):
     path = tmp_path / "big.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IEND", b""))
     with pytest.raises(SettingError, match="1024") as caught:
-        next(compare.compare_file(path, compare.Settings(long_side=None, variants=("classical",)),
+        next(compare.compare_file(path, compare_types.Settings(long_side=None, variants=("classical",)),
                                   ModelCache(tmp_path)))
     assert "20.0 megapixels" in str(caught.value)
-    compare.Settings(long_side=None).check_size(4000, 4000)                # 16 MP is fine
+    compare_types.Settings(long_side=None).check_size(4000, 4000)                # 16 MP is fine
     with pytest.raises(SettingError):
-        compare.Settings(long_side=None).check_size(4000, 4001)
-    compare.Settings(long_side=1024).check_size(10000, 10000)             # shrunk first: any size
+        compare_types.Settings(long_side=None).check_size(4000, 4001)
+    compare_types.Settings(long_side=1024).check_size(10000, 10000)             # shrunk first: any size
 
 
 def test_energy_is_for_a_12mp_photo_whatever_the_processing_size(tmp_path):
     path = tmp_path / "p.png"
     Image.fromarray(textured(128, 192)).save(path)
-    runs = [compare.compare_all(path, compare.Settings(long_side=side, variants=("classical",)),
+    runs = [compare.compare_all(path, compare_types.Settings(long_side=side, variants=("classical",)),
                                 ModelCache(tmp_path)).runs[0] for side in (96, 192)]
     assert runs[0].energy_mj == pytest.approx(runs[1].energy_mj, rel=0.05)
     assert runs[0].result.total_macs < 0.5 * runs[1].result.total_macs   # the measured frame is smaller
@@ -354,7 +354,7 @@ def test_benchmark_report_html_and_csv(tmp_path):
     for i in range(2):
         paths.append(tmp_path / f"img{i}.png")
         Image.fromarray(textured(64, 64, seed=i)).save(paths[-1])
-    bench = compare.benchmark(paths + [ROOT / "assets" / "openisp_rggb_10bit.dng"], ModelCache(tmp_path / "zoo"),
+    bench = benchmark.benchmark(paths + [ROOT / "assets" / "openisp_rggb_10bit.dng"], ModelCache(tmp_path / "zoo"),
                               long_side=64, tasks=("sr_x2",))
     rows = bench["tasks"]["sr_x2"]
     assert [r["variant"] for r in rows] == ["classical"] and rows[0]["images"] == 2

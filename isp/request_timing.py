@@ -1,7 +1,7 @@
 """`pixelnas bench-app`: the server time of the app's `/process` request for one photo, part by part.
 
 Times what the handler runs — `isp.compare.compare_file` (read the file and simulate the capture, develop
-every variant, estimate its energy, score it), `compare.summary`, and `compare.write_output` of every
+every variant, estimate its energy, score it), `compare_scores.summary`, and `views.write_output` of every
 variant's final image — on the photo resized to `megapixels` first and processed at that full size; one
 warm-up run, then the median of `repeats` runs per part. A benchmark to run by hand on a quiet machine:
 speed is measured here, never asserted in tests.
@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from isp import compare
+from isp import compare, compare_scores, compare_types, views
 from isp.errors import SettingError
 from isp.io import load_image, save_image
 from isp.models import ModelCache
@@ -37,7 +37,8 @@ def resized_photo(path: str | Path, megapixels: float | None, directory: str | P
     return save_image(Path(directory) / f"{path.stem}_{megapixels:g}mp.png", np.clip(resized, 0.0, 1.0))
 
 
-def time_request(path: str | Path, settings: compare.Settings, models: ModelCache, out_dir: str | Path) -> dict:
+def time_request(path: str | Path, settings: compare_types.Settings, models: ModelCache,
+                 out_dir: str | Path) -> dict:
     """One `/process` request, timed in ms: total, read (file → simulated capture), pipeline per variant
     (wall time of planning and developing it, energy estimate included), scoring, summary, writing the
     outputs. Also returns the summary the handler would send."""
@@ -46,10 +47,10 @@ def time_request(path: str | Path, settings: compare.Settings, models: ModelCach
     for comparison in compare.compare_file(path, settings, models):
         marks.append(time.perf_counter())
     summary_start = time.perf_counter()
-    data = compare.summary(comparison)
+    data = compare_scores.summary(comparison)
     write_start = time.perf_counter()
     for run in comparison.runs:
-        compare.write_output(compare.to_uint8(run.result.image), out_dir)
+        views.write_output(views.to_uint8(run.result.image), out_dir)
     end = time.perf_counter()
     ms = {"total": (end - start) * 1e3, "read": comparison.load_ms}
     previous = start + comparison.load_ms / 1e3
@@ -69,7 +70,7 @@ def bench_app(path: str | Path, variants: tuple[str, ...] = ("searched",), megap
     if repeats < 1:
         raise SettingError(f"--repeats must be at least 1, not {repeats}.")
     models = models or ModelCache()
-    settings = compare.Settings(iso=iso, long_side=None, variants=tuple(variants))
+    settings = compare_types.Settings(iso=iso, long_side=None, variants=tuple(variants))
     settings.check()
     with tempfile.TemporaryDirectory(prefix="pixelnas_bench_") as tmp:
         photo = resized_photo(path, megapixels, tmp)
