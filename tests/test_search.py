@@ -247,3 +247,29 @@ def test_two_workers_share_one_journal(tmp_path, folders, capsys):
     assert all(o.count("] trial ") >= 1 for o in outputs)                      # both workers did work
     assert sum(t.user_attrs.get("peer") is not None for t in complete) == 2      # peers queued once
     check_log_matches_study(zoo_dir / "sr_x2" / "search_trials.jsonl", trials)
+
+
+def test_a_failing_network_is_recorded_and_the_search_goes_on(folders, tmp_path, monkeypatch):
+    """A trial whose network fails (deterministically) is logged as FAIL with its error, not re-queued forever."""
+    from searched_models.search_proxy import Proxy
+
+    real = Proxy.evaluate
+    calls = {"n": 0}
+
+    def flaky(self, spec):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ValueError("this network cannot be trained")
+        return real(self, spec)
+
+    monkeypatch.setattr(Proxy, "evaluate", flaky)
+    zoo_dir = tmp_path / "zoo"
+    assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "3",
+                                   "--no-peers")) == 0
+    study = optuna.load_study(study_name="pixelnas-sr_x2",
+                              storage=search.open_storage(str(zoo_dir / "sr_x2" / "search.journal")))
+    states = collections.Counter(t.state.name for t in study.trials)
+    assert states["COMPLETE"] == 3 and states["FAIL"] == 1
+    failed = next(t for t in study.trials if t.state.name == "FAIL")
+    assert "cannot be trained" in failed.user_attrs["error"]
+    assert not any(t.state.name == "WAITING" for t in study.trials)     # not queued again
