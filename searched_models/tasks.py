@@ -12,8 +12,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from isp import metrics
+from isp.color import srgb_oetf
 from isp.layout import to_chw, to_hwc
 from isp.rawimage import pack
 from isp.simulate import add_noise, crop_even, downscale_x2, iso_to_noise, random_params, unprocess
@@ -71,6 +73,10 @@ class Task:
         """Validation PSNR (dB) of a CHW prediction against its CHW target."""
         return metrics.psnr(np.clip(prediction, 0, 1), target)
 
+    def loss_space(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Where the L1 loss is measured: the network's output space itself, unless a task says otherwise."""
+        return tensor
+
 
 class SuperResolution(Task):
     def prepare(self, images):
@@ -99,7 +105,22 @@ class SuperResolution(Task):
         return metrics.psnr_y(np.clip(to_hwc(prediction), 0, 1), to_hwc(target), shave=self.scale)
 
 
+def srgb_curve_torch(linear: torch.Tensor) -> torch.Tensor:
+    """The sRGB OETF (IEC 61966-2-1) on a tensor, negatives clamped: isp.color.srgb_oetf for autograd."""
+    x = linear.clamp(min=0.0)
+    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp(min=0.0031308) ** (1 / 2.4) - 0.055)
+
+
 class RawDenoise(Task):
+    """Loss and validation in sRGB-encoded raw values: the final image is judged after the ISP's gamma, which
+    magnifies errors in the darks ~13× (OETF slope); a linear-domain L1 would under-weight exactly those."""
+
+    def loss_space(self, tensor):
+        return srgb_curve_torch(tensor)
+
+    def score(self, prediction, target):
+        return metrics.psnr(srgb_oetf(prediction), srgb_oetf(target))
+
     def sample(self, rng, prepared, batch, patch):
         from searched_models.data import augment, random_crop
 

@@ -130,18 +130,21 @@ def teacher_output(cfg: TrainConfig, teacher: torch.nn.Module, x: torch.Tensor) 
 
 
 def train_step(cfg: TrainConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-               y: torch.Tensor, step: int, target_t: torch.Tensor | None = None) -> tuple[float, float]:
+               y: torch.Tensor, step: int, target_t: torch.Tensor | None = None,
+               loss_space=None) -> tuple[float, float]:
     """One Adam step at the scheduled learning rate: L1 to y (mixed with L1 to the teacher's target_t when
-    distilling, weight cfg.distill_weight). Returns (loss, lr)."""
+    distilling, weight cfg.distill_weight), measured after `loss_space` (the task's, e.g. a tone curve for raw
+    data; identity when None). Returns (loss, lr)."""
     lr = learning_rate(cfg, step)
     for group in optimizer.param_groups:
         group["lr"] = lr
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
         prediction = model(x)
-    prediction = prediction.float()
-    loss = F.l1_loss(prediction, y)
+    space = loss_space or (lambda t: t)
+    prediction = space(prediction.float())
+    loss = F.l1_loss(prediction, space(y))
     if target_t is not None:
-        loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * F.l1_loss(prediction, target_t)
+        loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * F.l1_loss(prediction, space(target_t))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -167,7 +170,7 @@ def fit(cfg: TrainConfig, model: torch.nn.Module, task, prepared: list, patch: i
         else:
             x, y = make_batch(cfg, task, prepared, patch, step)
             target_t = teacher_output(cfg, teacher, x) if teacher is not None else None
-        losses.append(train_step(cfg, model, optimizer, x, y, step, target_t)[0])
+        losses.append(train_step(cfg, model, optimizer, x, y, step, target_t, task.loss_space)[0])
         if should_stop is not None and should_stop():
             break
     return losses
@@ -288,7 +291,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         while step < cfg.steps and not stop["now"]:
             x, y = make_batch(cfg, task, prepared, patch, step)
             target_t = teacher_output(cfg, teacher, x) if teacher is not None else None
-            last_loss, lr = train_step(cfg, model, optimizer, x, y, step, target_t)
+            last_loss, lr = train_step(cfg, model, optimizer, x, y, step, target_t, task.loss_space)
             step += 1
             window.append(last_loss)
             if step % cfg.log_every == 0 or step == cfg.steps:
