@@ -47,9 +47,16 @@ def _check(mosaic: np.ndarray, pattern: str) -> tuple[np.ndarray, dict[str, np.n
 
 def _keep_known(rgb: np.ndarray, mosaic: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
     """Write the measured samples back, so they survive bit-exactly whatever the filters did."""
-    for index, colour in enumerate("RGB"):
-        rgb[..., index][masks[colour]] = mosaic[masks[colour]]
+    pattern = _pattern_of(masks)
+    for index, colour in enumerate(pattern):        # strided views of the four CFA sites: no boolean indexing
+        dy, dx = divmod(index, 2)
+        rgb[dy::2, dx::2, "RGB".index(colour)] = mosaic[dy::2, dx::2]
     return rgb
+
+
+def _pattern_of(masks: dict[str, np.ndarray]) -> str:
+    """The 2×2 Bayer pattern (e.g. "RGGB") that `channel_masks` masks describe."""
+    return "".join(next(c for c in "RGB" if masks[c][dy, dx]) for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)))
 
 
 def demosaic_bilinear(mosaic: np.ndarray, pattern: str) -> np.ndarray:

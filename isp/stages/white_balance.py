@@ -27,9 +27,11 @@ def grey_world_gains(mosaic: np.ndarray, pattern: str, clip: float = 0.98) -> tu
 def apply_gains(mosaic: np.ndarray, pattern: str, gains: tuple[float, float, float]) -> np.ndarray:
     """Multiply each CFA site by its channel gain and clip to [0, 1] (sensor saturation)."""
     out = mosaic.astype(np.float32, copy=True)
-    for colour, gain in zip("RGB", gains):
-        out[channel_masks(pattern, *mosaic.shape)[colour]] *= gain
-    return np.clip(out, 0.0, 1.0)
+    gain_of = dict(zip("RGB", gains))
+    for index, colour in enumerate(pattern):        # strided views of the four CFA sites: no boolean masks
+        dy, dx = divmod(index, 2)
+        out[dy::2, dx::2] *= np.float32(gain_of[colour])
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 class WhiteBalance(Stage):
