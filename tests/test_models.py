@@ -78,11 +78,13 @@ def test_tiled_inference_equals_untiled():
             "global_residual": "input"}
     torch.manual_seed(0)
     model = build(spec).eval()
+    torch.nn.init.normal_(model.tail[0].weight, std=0.1)   # a fresh tail is zero: make the network part count
     x = np.random.default_rng(0).random((3, 150, 203), dtype=np.float32)
     whole = run_chw(model, x, tile=None)
     tiled = run_chw(model, x, tile=48)
     assert whole.shape == tiled.shape == (3, 150, 203)
     assert np.abs(whole - tiled).max() < 1e-4
+    assert np.abs(whole - x).max() > 0.01                  # …and it does change the image
     assert stride_multiple(spec) == 4 and receptive_radius(spec) > 10
 
 
@@ -192,3 +194,15 @@ def test_plateau_rule():
     assert plateau_status(flat, True)["plateau"] is True
     assert plateau_status(flat, False)["plateau"] is False          # a run still training is not a plateau
     assert last_quarter_gain([[500, 30.0]]) is None
+
+
+def test_a_fresh_network_outputs_its_global_residual_and_convs_are_he_initialised():
+    torch.manual_seed(0)
+    spec = {"name": "t", "task": "denoise_raw", "in_channels": 8, "out_channels": 4, "stem": {"channels": 16},
+            "blocks": [{"type": "conv", "channels": 16}], "global_residual": "input", "residual_channels": 4}
+    x = torch.rand(1, 8, 16, 16)
+    assert torch.equal(build(spec).eval()(x), x[:, :4])
+    plain = build({**spec, "global_residual": "none"})
+    weight = plain.blocks[0][0].weight                       # 16×16×3×3: He std = sqrt(2 / 144)
+    assert float(weight.std()) == pytest.approx((2 / 144) ** 0.5, rel=0.15)
+    assert float(plain.tail[0].weight.abs().sum()) > 0      # no residual: the tail is not zeroed
