@@ -206,3 +206,13 @@ def test_a_fresh_network_outputs_its_global_residual_and_convs_are_he_initialise
     weight = plain.blocks[0][0].weight                       # 16×16×3×3: He std = sqrt(2 / 144)
     assert float(weight.std()) == pytest.approx((2 / 144) ** 0.5, rel=0.15)
     assert float(plain.tail[0].weight.abs().sum()) > 0      # no residual: the tail is not zeroed
+
+
+def test_fresh_residual_blocks_start_as_identity():
+    torch.manual_seed(0)
+    spec = {"name": "t", "task": "enhance", "in_channels": 3, "out_channels": 3, "stem": {"channels": 8},
+            "blocks": [{"type": "residual", "repeat": 3}, {"type": "inverted", "channels": 8}], "global_residual": "input"}
+    model = build(spec).eval()
+    h = torch.rand(1, 8, 12, 12)
+    for block in model.blocks:
+        assert torch.equal(block(h), h)
