@@ -236,9 +236,16 @@ def trials_path(task: str, zoo_dir=None) -> Path:
 def search_view(task: str, zoo_dir=None):
     trials, others = search_report.load_trials(trials_path(task, zoo_dir))
     cards = zoo_cards(task, zoo_dir)
+    refs = search_report.references(task, zoo_dir)
+    heavy_ref = (refs or {}).get("heavy") or {}
+    # zoo models sit on the trials' PSNR scale only when scored on the same validation crops (the heavy, by the
+    # search); the others are marked by their MACs alone
     marks = [{"name": c["name"], "role": c.get("role", "peer"), "macs_per_input_mp": c.get("macs_per_input_mp") or 0,
-              "psnr": (c.get("validation") or {}).get("best_psnr")} for c in cards if c.get("macs_per_input_mp")]
-    figure = search_report.pareto_figure(trials, marks, f"{task}: proxy quality vs cost of every search trial", task)
+              "psnr": heavy_ref.get("psnr") if c["name"] == heavy_ref.get("name") else None}
+             for c in cards if c.get("macs_per_input_mp") and not (c.get("role") == "peer" and
+                                                                     any(t.get("peer") == c["name"] for t in trials))]
+    figure = search_report.pareto_figure(trials, marks, f"{task}: proxy quality vs cost of every search trial", task,
+                                         classical=(refs or {}).get("classical"))
     zoo_rows = []
     for c in cards:
         training = c.get("training") or {}

@@ -28,7 +28,7 @@ from isp.errors import InputError, SettingError
 from searched_models.search_budget import heavy_card, parse_macs, resolve_budget
 from searched_models.search_log import (ZOO_DIR, describe, log_trial, read_trials_jsonl, spec_key,
                                         trials_log_path)
-from searched_models.search_proxy import Proxy
+from searched_models.search_proxy import Proxy, reference_scores, references_path, write_references
 from searched_models.search_report import SPEC_DIR, register, report
 from searched_models.search_storage import (Heartbeat, backfill, claim_trial, counts, default_storage,
                                             default_study, make_sampler, open_storage, quiet_optuna, reap,
@@ -215,6 +215,11 @@ def search(cfg: SearchConfig, log=print):
     log(f"study {study_name} in {storage}: budget {cfg.max_macs:.0f} MACs per input pixel"
         + (f" (1/{heavy_macs / cfg.max_macs:.0f} of the heavy {heavy['name']})" if heavy_macs else "")
         + f", {cfg.trials} finished trials wanted, proxy {cfg.proxy_steps} steps × batch {cfg.batch}")
+    refs = reference_scores(proxy, study_name)
+    write_references(refs, references_path(cfg.task, cfg.zoo_dir))
+    log(f"references on the proxy validation crops: classical {refs['classical']:.2f} dB"
+        + (f", heavy {refs['heavy']['name']} {refs['heavy']['psnr']:.2f} dB (step {refs['heavy']['steps_done']})"
+           if refs["heavy"] else ""))
     if backfill(study, log_path, me):
         log(f"back-filled {log_path.name} from the storage")
     failures = 0

@@ -95,6 +95,57 @@ class Proxy:
                 "train_s": train_s, "final_loss": float(np.mean(losses[-10:])) if losses else None}
 
 
+def reference_scores(proxy: Proxy, study: str) -> dict:
+    """What the proxy PSNRs are to be read against, on the proxy's own validation pairs: the classical stage and
+    the heavy original's current checkpoint (full training). Written next to the trials log by every search run,
+    so the Pareto plots put the heavy and the classical baseline on the same scale as the trials."""
+    import numpy as np
+
+    from searched_models import zoo
+    from searched_models.search_budget import heavy_card
+    from searched_models.train import validate
+
+    task, pairs = proxy.task, proxy.val_pairs
+    out = {"study": study, "task": proxy.cfg.task, "val_images": proxy.cfg.val_images, "val_limit": proxy.cfg.val_limit,
+           "val_crop": proxy.cfg.val_crop,
+           "classical": float(np.mean([task.score(task.classical(x), y) for x, y in pairs])), "heavy": None}
+    card = heavy_card(proxy.cfg.task, proxy.cfg.zoo_dir)
+    try:
+        model, card = zoo.load(proxy.cfg.task, card["name"], Path(proxy.cfg.zoo_dir)) if card else (None, None)
+    except (SettingError, OSError):                   # a card without weights: nothing to score yet
+        model = None
+    if model is not None:
+        training = card.get("training", {})
+        out["heavy"] = {"name": card["name"], "psnr": validate(model, task, pairs),
+                        "macs_per_input_mp": card.get("macs_per_input_mp"),
+                        "steps_done": training.get("steps_done"), "steps": training.get("steps")}
+    return out
+
+
+def references_path(task: str, zoo_dir: str | Path) -> Path:
+    return Path(zoo_dir) / task / "search_references.json"
+
+
+def write_references(refs: dict, path: Path) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(refs, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def read_references(path: Path) -> dict | None:
+    """The references of a search (None when missing or unreadable: the plots then simply omit them)."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print):
     """The distillation teacher from the zoo, with a clear message when it is not trained yet."""
     import torch

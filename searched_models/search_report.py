@@ -41,8 +41,10 @@ def pareto_table(records: list[dict], heavy: dict | None) -> str:
     return "\n".join(lines)
 
 
-def draw_pareto(records: list[dict], heavy: dict | None, max_macs: float | None, path: Path, title: str) -> Path:
-    """PNG: every completed trial, the Pareto front, peers and the heavy (full training) — x log MACs/MP."""
+def draw_pareto(records: list[dict], heavy: dict | None, max_macs: float | None, path: Path, title: str,
+                refs: dict | None = None) -> Path:
+    """PNG: every completed trial, the Pareto front, peers, and — from `refs` (`search_proxy.reference_scores`), on
+    the same validation crops as the trials — the classical stage and the heavy (full training) — x log MACs/MP."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,18 +66,20 @@ def draw_pareto(records: list[dict], heavy: dict | None, max_macs: float | None,
                     textcoords="offset points", xytext=(5, 5), fontsize=8, color="tab:blue")
     if max_macs:
         ax.axvline(max_macs * 1e6, ls="--", color="k", lw=1, label=f"budget {max_macs / 1e3:.1f} kMAC/px")
+    if refs and refs.get("classical") is not None:
+        ax.axhline(refs["classical"], ls=":", color="tab:gray", lw=1.2,
+                   label=f"classical stage on the same crops ({refs['classical']:.2f} dB)")
+    heavy_ref = (refs or {}).get("heavy")
     if heavy and heavy.get("macs_per_input_mp"):
         x = float(heavy["macs_per_input_mp"])
-        psnr = (heavy.get("validation") or {}).get("psnr")
-        if psnr is not None:
+        if heavy_ref and heavy_ref.get("psnr") is not None:
+            psnr = heavy_ref["psnr"]
             ax.scatter([x], [psnr], marker="*", s=160, color="tab:green", zorder=5,
-                       label=f"heavy {heavy['name']} (full training)")
+                       label=f"heavy {heavy['name']}, full training (step {heavy_ref.get('steps_done')})")
             ax.annotate("heavy (full training)", (x, psnr), textcoords="offset points", xytext=(-10, 8),
                         ha="right", fontsize=8, color="tab:green")
         else:
-            ax.axvline(x, color="tab:green", lw=1.5, label=f"heavy {heavy['name']} (full training, no PSNR yet)")
-            ax.annotate("heavy (full training):\nno validation PSNR yet", (x, 0.97), xycoords=("data", "axes fraction"),
-                        ha="right", va="top", fontsize=8, color="tab:green", xytext=(-4, 0), textcoords="offset points")
+            ax.axvline(x, color="tab:green", lw=1.5, label=f"heavy {heavy['name']} (not scored on these crops)")
     ax.set_xscale("log")
     ax.set_xlabel("MACs per input megapixel (log scale)")
     ax.set_ylabel("validation PSNR (dB) — proxy training")
@@ -96,10 +100,13 @@ def report(task: str, storage: str, study_name: str, zoo_dir: str | Path = ZOO_D
     if not records:
         raise SettingError(f"Study {study_name!r} has no completed trials yet.")
     heavy = heavy_card(task, zoo_dir)
+    from searched_models.search_proxy import read_references, references_path
+
+    refs = read_references(references_path(task, zoo_dir))
     settings = study.user_attrs.get("settings", {})
     title = (f"{task}: {study_name}, {len(records)} trials, proxy {settings.get('proxy_steps')} steps"
              + (f", teacher {settings['teacher']}" if settings.get("teacher") else ""))
-    png = draw_pareto(records, heavy, settings.get("max_macs"), Path(zoo_dir) / task / "pareto.png", title)
+    png = draw_pareto(records, heavy, settings.get("max_macs"), Path(zoo_dir) / task / "pareto.png", title, refs)
     return pareto_table(records, heavy), png
 
 
@@ -219,10 +226,19 @@ def find_trial(trials: list[dict], study, number) -> dict | None:
     return next((t for t in trials if trial_key(t) == (str(study), number)), None)
 
 
-def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str = ""):
+def references(task: str, zoo_dir=None) -> dict | None:
+    """The classical and heavy scores on a task's search validation crops (None before the first search run)."""
+    from searched_models.search_proxy import read_references, references_path
+
+    return read_references(references_path(task, zoo_dir or ZOO_DIR))
+
+
+def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str = "", classical: float | None = None):
     """Quality vs MACs (log x): every completed trial, the front as a step line, and zoo models marked.
 
-    marks: {"name", "role", "macs_per_input_mp", "psnr" (or None → drawn as a vertical line)}.
+    marks: {"name", "role", "macs_per_input_mp", "psnr" (or None → drawn as a vertical line)}; a mark's psnr must be
+    measured on the trials' validation crops (`search_proxy.reference_scores`). classical: the classical stage's
+    PSNR on those crops (a horizontal line).
     Returns a matplotlib Figure (no pyplot state, safe in server threads).
     """
     from matplotlib.figure import Figure
@@ -245,6 +261,8 @@ def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str =
         if t.get("peer"):
             ax.annotate(str(t["peer"]), (t["macs_per_input_mp"] / 1e9, t["proxy_psnr"]), xytext=(4, 4),
                         textcoords="offset points", fontsize=8, color="#b45309")
+    if classical is not None:
+        ax.axhline(classical, ls=":", color="#6b7280", lw=1.2, label=f"classical on the same crops ({classical:.2f} dB)")
     style = {"heavy": ("*", "#dc2626", 220), "peer": ("D", "#f59e0b", 60), "searched": ("*", "#16a34a", 260)}
     seen = set()
     for mark in marks:
@@ -267,7 +285,7 @@ def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str =
                 ha="center", va="center", fontsize=12, color="#6b7280")
         xs = [m["macs_per_input_mp"] / 1e9 for m in marks if m.get("macs_per_input_mp")]
         ax.set_xlim(min(xs) / 1000 if xs else 1e-2, max(xs) * 3 if xs else 1e4)   # room for 100–1000× cheaper
-        ys = [m["psnr"] for m in marks if m.get("psnr") is not None]
+        ys = [m["psnr"] for m in marks if m.get("psnr") is not None] + ([classical] if classical is not None else [])
         ax.set_ylim(min(ys) - 3 if ys else 25, max(ys) + 2 if ys else 40)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8, framealpha=0.9)

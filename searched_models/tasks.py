@@ -73,6 +73,10 @@ class Task:
         """Validation PSNR (dB) of a CHW prediction against its CHW target."""
         return metrics.psnr(np.clip(prediction, 0, 1), target)
 
+    def classical(self, x: np.ndarray) -> np.ndarray:
+        """The task's classical stage on one CHW network input (what a network must beat), CHW out."""
+        raise NotImplementedError
+
     def loss_space(self, tensor: torch.Tensor) -> torch.Tensor:
         """Where the L1 loss is measured: the network's output space itself, unless a task says otherwise."""
         return tensor
@@ -100,6 +104,11 @@ class SuperResolution(Task):
     def val_pairs(self, images, seed=0):
         return [(to_chw(lr), to_chw(hr)) for lr, hr in self.prepare([center_crop(i, self.val_crop) for i in images])]
 
+    def classical(self, x):
+        from isp.stages.resize import classical_sr
+
+        return to_chw(classical_sr(to_hwc(x)))
+
     def score(self, prediction, target):
         """Super-resolution protocol: PSNR on Y (BT.601) with `scale` pixels shaved at each border."""
         return metrics.psnr_y(np.clip(to_hwc(prediction), 0, 1), to_hwc(target), shave=self.scale)
@@ -120,6 +129,14 @@ class RawDenoise(Task):
 
     def score(self, prediction, target):
         return metrics.psnr(srgb_oetf(prediction), srgb_oetf(target))
+
+    def classical(self, x):
+        """Anscombe + NLM on the noisy planes; validation inputs are made at VAL_ISO, whose noise model it gets."""
+        from isp.rawimage import unpack
+        from isp.stages.denoise import denoise_bayer
+
+        noisy = unpack(to_hwc(x[:4]), "RGGB")
+        return to_chw(pack(denoise_bayer(noisy, "RGGB", *iso_to_noise(VAL_ISO)), "RGGB"))
 
     def sample(self, rng, prepared, batch, patch):
         from searched_models.data import augment, random_crop
@@ -162,6 +179,11 @@ class Enhance(Task):
 
     def val_pairs(self, images, seed=0):
         return [(to_chw(a), to_chw(b)) for a, b in self.prepare([center_crop(i, self.val_crop) for i in images])]
+
+    def classical(self, x):
+        from isp.stages.enhance import enhance_classical
+
+        return to_chw(enhance_classical(to_hwc(x)))
 
 
 TASKS: dict[str, Task] = {

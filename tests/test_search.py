@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -145,6 +146,9 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys)
         assert r["macs_per_input_pixel"] == spec_cost(r["spec"]).macs_per_pixel and r["latency_ms_per_mp"] > 0
     assert not records[0]["feasible"] and records[2]["feasible"]              # peers over budget, searched within
     assert records[2]["macs_per_input_pixel"] <= 3000.0 + 1e-6
+    refs = json.loads((zoo_dir / "sr_x2" / "search_references.json").read_text())
+    assert refs["heavy"] is None and 15 < refs["classical"] < 60                 # bicubic on the same crops
+    assert "references on the proxy validation crops: classical" in out
     png = zoo_dir / "sr_x2" / "pareto.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10000
 
@@ -273,3 +277,16 @@ def test_a_failing_network_is_recorded_and_the_search_goes_on(folders, tmp_path,
     failed = next(t for t in study.trials if t.state.name == "FAIL")
     assert "cannot be trained" in failed.user_attrs["error"]
     assert not any(t.state.name == "WAITING" for t in study.trials)     # not queued again
+
+
+@pytest.mark.parametrize("task_name", ["sr_x2", "denoise_raw", "enhance"])
+def test_every_task_has_a_classical_prediction_on_its_validation_pairs(task_name):
+    from searched_models.tasks import get_task
+
+    task = get_task(task_name)
+    photo = np.clip(np.random.default_rng(1).random((64, 64, 3), dtype=np.float32) * 0.6 + 0.2, 0, 1)
+    x, y = task.val_pairs([photo], seed=0)[0]
+    out = task.classical(x)
+    assert out.shape == y.shape and np.isfinite(task.score(out, y))
+    if task_name == "denoise_raw":                        # the classical denoiser beats the noisy input
+        assert task.score(out, y) > task.score(x[:4], y)
