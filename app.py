@@ -240,7 +240,9 @@ def search_view(task: str, zoo_dir=None):
     heavy_ref = (refs or {}).get("heavy") or {}
     # zoo models sit on the trials' PSNR scale only when scored on the same validation crops (the heavy, by the
     # search); the others are marked by their MACs alone
-    marks = [{"name": c["name"], "role": c.get("role", "peer"), "macs_per_input_mp": c.get("macs_per_input_mp") or 0,
+    marks = [{"name": c["name"] + (f" (full training, step {heavy_ref.get('steps_done')})"
+                                   if c["name"] == heavy_ref.get("name") else ""),
+              "role": c.get("role", "peer"), "macs_per_input_mp": c.get("macs_per_input_mp") or 0,
               "psnr": heavy_ref.get("psnr") if c["name"] == heavy_ref.get("name") else None}
              for c in cards if c.get("macs_per_input_mp") and not (c.get("role") == "peer" and
                                                                      any(t.get("peer") == c["name"] for t in trials))]
