@@ -45,18 +45,12 @@ def _check(mosaic: np.ndarray, pattern: str) -> tuple[np.ndarray, dict[str, np.n
     return mosaic, channel_masks(pattern, *mosaic.shape)
 
 
-def _keep_known(rgb: np.ndarray, mosaic: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
+def _keep_known(rgb: np.ndarray, mosaic: np.ndarray, pattern: str) -> np.ndarray:
     """Write the measured samples back, so they survive bit-exactly whatever the filters did."""
-    pattern = _pattern_of(masks)
     for index, colour in enumerate(pattern):        # strided views of the four CFA sites: no boolean indexing
         dy, dx = divmod(index, 2)
         rgb[dy::2, dx::2, "RGB".index(colour)] = mosaic[dy::2, dx::2]
     return rgb
-
-
-def _pattern_of(masks: dict[str, np.ndarray]) -> str:
-    """The 2×2 Bayer pattern (e.g. "RGGB") that `channel_masks` masks describe."""
-    return "".join(next(c for c in "RGB" if masks[c][dy, dx]) for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)))
 
 
 def demosaic_bilinear(mosaic: np.ndarray, pattern: str) -> np.ndarray:
@@ -70,7 +64,7 @@ def demosaic_bilinear(mosaic: np.ndarray, pattern: str) -> np.ndarray:
     k_rb = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 4
     rgb = np.stack([_conv(mosaic * masks["R"], k_rb), _conv(mosaic * masks["G"], k_g),
                     _conv(mosaic * masks["B"], k_rb)], axis=-1)
-    return _keep_known(rgb, mosaic, masks)
+    return _keep_known(rgb, mosaic, pattern)
 
 
 # Malvar, He & Cutler, "High-quality linear interpolation for demosaicing of Bayer-patterned color images",
@@ -119,7 +113,7 @@ def demosaic_malvar(mosaic: np.ndarray, pattern: str) -> np.ndarray:
     g = np.where(green, mosaic, g_at_rb)
     r = np.where(green & red_row, along_row, np.where(green, along_col, np.where(masks["B"], across, mosaic)))
     b = np.where(green & ~red_row, along_row, np.where(green, along_col, np.where(masks["R"], across, mosaic)))
-    return _keep_known(np.stack([r, g, b], axis=-1), mosaic, masks)
+    return _keep_known(np.stack([r, g, b], axis=-1), mosaic, pattern)
 
 
 def demosaic_menon(mosaic: np.ndarray, pattern: str, refine: bool = True) -> np.ndarray:
@@ -179,7 +173,7 @@ def demosaic_menon(mosaic: np.ndarray, pattern: str, refine: bool = True) -> np.
     if refine:
         r, g, b = _menon_refine(r.astype(np.float32), g, b.astype(np.float32), masks, horizontal,
                                 red_row, red_col, blue_row, blue_col)
-    return _keep_known(np.stack([r, g, b], axis=-1).astype(np.float32), mosaic, masks)
+    return _keep_known(np.stack([r, g, b], axis=-1).astype(np.float32), mosaic, pattern)
 
 
 def _menon_refine(r, g, b, masks, horizontal, red_row, red_col, blue_row, blue_col):
