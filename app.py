@@ -237,13 +237,10 @@ def search_view(task: str, zoo_dir=None):
     trials, others = search_report.load_trials(trials_path(task, zoo_dir))
     cards = zoo_cards(task, zoo_dir)
     refs = search_report.references(task, zoo_dir)
-    heavy_ref = (refs or {}).get("heavy") or {}
     # zoo models sit on the trials' PSNR scale only when scored on the same validation crops (the heavy, by the
-    # search); the others are marked by their MACs alone
-    marks = [{"name": c["name"] + (f" (full training, step {heavy_ref.get('steps_done')})"
-                                   if c["name"] == heavy_ref.get("name") else ""),
-              "role": c.get("role", "peer"), "macs_per_input_mp": c.get("macs_per_input_mp") or 0,
-              "psnr": heavy_ref.get("psnr") if c["name"] == heavy_ref.get("name") else None}
+    # search); the others are marked by their MACs alone; peers already drawn as trials are not repeated
+    marks = [search_report.heavy_mark(c, refs) if c.get("role") == "heavy" else
+             {"name": c["name"], "role": c.get("role", "peer"), "macs_per_input_mp": c["macs_per_input_mp"], "psnr": None}
              for c in cards if c.get("macs_per_input_mp") and not (c.get("role") == "peer" and
                                                                      any(t.get("peer") == c["name"] for t in trials))]
     figure = search_report.pareto_figure(trials, marks, f"{task}: proxy quality vs cost of every search trial", task,

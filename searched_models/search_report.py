@@ -41,55 +41,24 @@ def pareto_table(records: list[dict], heavy: dict | None) -> str:
     return "\n".join(lines)
 
 
+def heavy_mark(card: dict, refs: dict | None) -> dict:
+    """The heavy's mark for `pareto_figure`: on the trials' PSNR scale when the search scored it on its own
+    validation crops (`refs`, from `search_proxy.reference_scores`), else by its MACs alone."""
+    scored = ((refs or {}).get("heavy") or {})
+    scored = scored if scored.get("name") == card["name"] else {}
+    return {"name": card["name"] + (f" (full training, step {scored.get('steps_done')})" if scored else ""),
+            "role": card.get("role", "heavy"), "macs_per_input_mp": card.get("macs_per_input_mp") or 0,
+            "psnr": scored.get("psnr")}
+
+
 def draw_pareto(records: list[dict], heavy: dict | None, max_macs: float | None, path: Path, title: str,
-                refs: dict | None = None) -> Path:
-    """PNG: every completed trial, the Pareto front, peers, and — from `refs` (`search_proxy.reference_scores`), on
-    the same validation crops as the trials — the classical stage and the heavy (full training) — x log MACs/MP."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
-    searched = [r for r in records if not r.get("peer")]
-    ax.scatter([r["macs_per_input_mp"] for r in searched], [r["proxy_psnr"] for r in searched], s=16,
-               color="0.6", label="searched trials (proxy training)", zorder=2)
-    front = pareto(records)
-    if front:
-        ax.plot([r["macs_per_input_mp"] for r in front], [r["proxy_psnr"] for r in front], "-o", color="tab:red",
-                ms=6, lw=1.5, label="Pareto front (within budget)", zorder=3)
-    peers = [r for r in records if r.get("peer")]
-    for i, r in enumerate(peers):
-        ax.scatter([r["macs_per_input_mp"]], [r["proxy_psnr"]], marker="s", s=50, color="tab:blue",
-                   label="hand-designed peers (same proxy)" if i == 0 else None, zorder=4)
-        ax.annotate(f"{r['peer']} (#{r['number']})", (r["macs_per_input_mp"], r["proxy_psnr"]),
-                    textcoords="offset points", xytext=(5, 5), fontsize=8, color="tab:blue")
-    if max_macs:
-        ax.axvline(max_macs * 1e6, ls="--", color="k", lw=1, label=f"budget {max_macs / 1e3:.1f} kMAC/px")
-    if refs and refs.get("classical") is not None:
-        ax.axhline(refs["classical"], ls=":", color="tab:gray", lw=1.2,
-                   label=f"classical stage on the same crops ({refs['classical']:.2f} dB)")
-    heavy_ref = (refs or {}).get("heavy")
-    if heavy and heavy.get("macs_per_input_mp"):
-        x = float(heavy["macs_per_input_mp"])
-        if heavy_ref and heavy_ref.get("psnr") is not None:
-            psnr = heavy_ref["psnr"]
-            ax.scatter([x], [psnr], marker="*", s=160, color="tab:green", zorder=5,
-                       label=f"heavy {heavy['name']}, full training (step {heavy_ref.get('steps_done')})")
-            ax.annotate("heavy (full training)", (x, psnr), textcoords="offset points", xytext=(-10, 8),
-                        ha="right", fontsize=8, color="tab:green")
-        else:
-            ax.axvline(x, color="tab:green", lw=1.5, label=f"heavy {heavy['name']} (not scored on these crops)")
-    ax.set_xscale("log")
-    ax.set_xlabel("MACs per input megapixel (log scale)")
-    ax.set_ylabel("validation PSNR (dB) — proxy training")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+                refs: dict | None = None, task: str = "") -> Path:
+    """PNG of `pareto_figure`: every completed trial, the Pareto front, the budget, peers, and the classical stage
+    and the heavy on the trials' validation crops (`refs`)."""
+    marks = [heavy_mark(heavy, refs)] if heavy and heavy.get("macs_per_input_mp") else []
+    fig = pareto_figure(records, marks, title, task, classical=(refs or {}).get("classical"), max_macs=max_macs)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -106,7 +75,8 @@ def report(task: str, storage: str, study_name: str, zoo_dir: str | Path = ZOO_D
     settings = study.user_attrs.get("settings", {})
     title = (f"{task}: {study_name}, {len(records)} trials, proxy {settings.get('proxy_steps')} steps"
              + (f", teacher {settings['teacher']}" if settings.get("teacher") else ""))
-    png = draw_pareto(records, heavy, settings.get("max_macs"), Path(zoo_dir) / task / "pareto.png", title, refs)
+    png = draw_pareto(records, heavy, settings.get("max_macs"), Path(zoo_dir) / task / "pareto.png", title, refs,
+                      task)
     return pareto_table(records, heavy), png
 
 
@@ -233,12 +203,13 @@ def references(task: str, zoo_dir=None) -> dict | None:
     return read_references(references_path(task, zoo_dir or ZOO_DIR))
 
 
-def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str = "", classical: float | None = None):
+def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str = "", classical: float | None = None,
+                  max_macs: float | None = None):
     """Quality vs MACs (log x): every completed trial, the front as a step line, and zoo models marked.
 
     marks: {"name", "role", "macs_per_input_mp", "psnr" (or None → drawn as a vertical line)}; a mark's psnr must be
     measured on the trials' validation crops (`search_proxy.reference_scores`). classical: the classical stage's
-    PSNR on those crops (a horizontal line).
+    PSNR on those crops (a horizontal line). max_macs: the search budget in MACs per input pixel (a vertical line).
     Returns a matplotlib Figure (no pyplot state, safe in server threads).
     """
     from matplotlib.figure import Figure
@@ -261,6 +232,8 @@ def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str =
         if t.get("peer"):
             ax.annotate(str(t["peer"]), (t["macs_per_input_mp"] / 1e9, t["proxy_psnr"]), xytext=(4, 4),
                         textcoords="offset points", fontsize=8, color="#b45309")
+    if max_macs:
+        ax.axvline(max_macs / 1e3, ls="--", color="k", lw=1, label=f"budget {max_macs / 1e3:.1f} kMAC/px")
     if classical is not None:
         ax.axhline(classical, ls=":", color="#6b7280", lw=1.2, label=f"classical on the same crops ({classical:.2f} dB)")
     style = {"heavy": ("*", "#dc2626", 220), "peer": ("D", "#f59e0b", 60), "searched": ("*", "#16a34a", 260)}
