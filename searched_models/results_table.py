@@ -28,7 +28,9 @@ def _num(value, pattern: str) -> str:
 def task_table(report: dict) -> list[str]:
     sets = ", ".join(sorted({g["set"] for g in report["groups"]}))
     isos = f", ISO {', '.join(str(i) for i in report['isos'])}" if report.get("isos") else ""
-    lines = [f"**{report['task']}** — mean PSNR over {sets}{isos} (seed {report['seed']})", "",
+    protocol = (" — final sRGB against the noise-free capture developed by the same ISP (DND protocol)"
+                if report["task"] == "denoise_raw" else "")
+    lines = [f"**{report['task']}** — mean PSNR over {sets}{isos}{protocol} (seed {report['seed']})", "",
              "| model | role | GMAC / input MP | ms / MP (CPU) | PSNR (dB) | R | G | est. mJ / 12 MP photo (NPU int8) |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in report["summary"]:

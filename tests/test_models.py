@@ -216,3 +216,17 @@ def test_fresh_residual_blocks_start_as_identity():
     h = torch.rand(1, 8, 12, 12)
     for block in model.blocks:
         assert torch.equal(block(h), h)
+
+
+def test_denoise_eval_scores_against_the_clean_development(tmp_path, photo_folder):
+    """DND protocol: the reference is the same ISP's development of the noise-free capture, so the photo's own
+    demosaicking error is not charged to the denoiser (`psnr_photo` still reports the score against the photo)."""
+    from searched_models.evaluate import evaluate
+
+    report = evaluate("denoise_raw", [str(photo_folder)], ["classical"], isos=[800, 3200], zoo_dir=tmp_path,
+                      progress=lambda m: None)
+    low, high = (g["rows"][0] for g in report["groups"])
+    assert low["psnr"] > high["psnr"]                          # more noise, further from the clean development
+    for row in (low, high):
+        assert row["psnr"] > row["psnr_photo"] + 0.5           # the photo also charges demosaicking
+    assert report["summary"][0]["psnr_photo"] == pytest.approx((low["psnr_photo"] + high["psnr_photo"]) / 2)
