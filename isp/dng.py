@@ -66,6 +66,8 @@ def dng_tags(raw: RawImage) -> dict[int, tuple]:
         50728: (50728, DATATYPE.RATIONAL, 3, _rationals(neutral), True),                  # AsShotNeutral
         50778: (50778, DATATYPE.SHORT, 1, (CALIBRATION_ILLUMINANT_D65,), True),           # CalibrationIlluminant1
     }
+    if raw.orientation != 1:
+        tags[274] = (274, DATATYPE.SHORT, 1, (int(raw.orientation),), True)                # Orientation
     if raw.noise is not None:  # NoiseProfile (DNG 1.3+): variance = S·x + O on black-normalised data
         tags[51041] = (51041, DATATYPE.DOUBLE, 2, tuple(float(v) for v in raw.noise), True)
     return tags

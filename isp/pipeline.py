@@ -15,6 +15,7 @@ import numpy as np
 
 from isp import metrics
 from isp.errors import SettingError
+from isp.io import apply_orientation
 from isp.models import ModelCache
 from isp.rawimage import RawImage
 from isp.simulate import unprocess
@@ -134,7 +135,8 @@ class Pipeline:
                 intermediates[stage.name] = frame.data
         if progress is not None:
             progress(1.0, "done")
-        return Result(np.clip(frame.data, 0.0, 1.0), reports, intermediates, raw, dict(self.config))
+        image = apply_orientation(np.clip(frame.data, 0.0, 1.0), raw.orientation)
+        return Result(np.ascontiguousarray(image), reports, intermediates, raw, dict(self.config))
 
 
 def develop_photo(photo: np.ndarray, *, iso: float | None = 800, zoom: bool = False, enhance: str | None = None,

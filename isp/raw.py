@@ -242,6 +242,11 @@ def _read_via_libraw_demosaic(raw: rawpy.RawPy, path: Path, notes: list[str]) ->
                     wb_gains=(1.0, 1.0, 1.0), cam_to_srgb=cam_to_srgb, source=path.name, assumptions=tuple(notes))
 
 
+# LibRaw's sizes.flip (0 none, 3 180°, 5 90° counter-clockwise, 6 90° clockwise; rawpy docs, `user_flip`)
+# → the EXIF Orientation value that turns the developed picture upright.
+LIBRAW_FLIP_TO_ORIENTATION = {0: 1, 3: 3, 5: 8, 6: 6}
+
+
 def read_raw(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
              max_bytes: int = DEFAULT_MAX_BYTES) -> RawImage:
     """Read a camera RAW file (DNG, NEF, CR2, ARW, …) into a `RawImage` (linear mosaic in DN).
@@ -256,10 +261,11 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         with rawpy.imread(str(path)) as raw:
             sizes = raw.sizes
             _check_pixels(path.name, sizes.raw_height, sizes.raw_width, max_pixels)
+            orientation = LIBRAW_FLIP_TO_ORIENTATION.get(int(sizes.flip), 1)
             layout = _bayer_layout(raw)
             if layout is None:
-                return _read_via_libraw_demosaic(raw, path, notes)
-            image = _read_bayer(raw, layout[0], layout[1], path.name, notes)
+                return _read_via_libraw_demosaic(raw, path, notes).with_(orientation=orientation)
+            image = _read_bayer(raw, layout[0], layout[1], path.name, notes).with_(orientation=orientation)
     except _UNDECODABLE as error:
         detail = error.args[0].decode("utf-8", "replace") if error.args and isinstance(error.args[0], bytes) \
             else str(error)

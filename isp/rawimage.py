@@ -23,6 +23,9 @@ class RawImage:
     iso: the ISO the noise was simulated (or shot) at, if known.
     source: where it came from (file name or "simulated from …").
     assumptions: human-readable notes on every default we had to assume while reading it.
+    orientation: how the developed picture is turned upright, as the EXIF/TIFF Orientation tag (1 = as stored,
+        3 = 180°, 6 = 90° clockwise, 8 = 90° counter-clockwise; `isp.io.apply_orientation`). The mosaic and
+        every stage stay in sensor order; the pipeline turns only its developed output.
     """
 
     mosaic: np.ndarray
@@ -35,6 +38,7 @@ class RawImage:
     iso: int | None = None
     source: str = ""
     assumptions: tuple[str, ...] = field(default=())
+    orientation: int = 1
 
     def __post_init__(self):
         if self.pattern not in CFA_PATTERNS:

@@ -12,6 +12,7 @@ import numpy as np
 
 from isp.compare_scores import crop_to
 from isp.compare_types import Comparison, VariantRun
+from isp.io import apply_orientation
 
 DISPLAY_LONG_SIDE = 1024             # long side of every picture kept after a run (crop sources, stage strip)
 
@@ -91,7 +92,9 @@ def stage_strip(run: VariantRun, long_side: int = 384) -> list[tuple[np.ndarray,
         return run.strip
     inter, raw = run.result.intermediates, run.result.raw
     pattern, gains = (raw.pattern, raw.wb_gains) if raw is not None else ("RGGB", (1.0, 1.0, 1.0))
-    small = lambda image: thumbnail(image, long_side)  # noqa: E731 - shrink before exposing: cheap at 16 MP
+    turn = raw.orientation if raw is not None else 1
+    # shrink before exposing (cheap at 16 MP); sensor-order intermediates are turned upright like the output
+    small = lambda image: apply_orientation(thumbnail(image, long_side), turn)  # noqa: E731
     items = []
     if "black_level" in inter:
         items.append((_expose(small(_false_colour_linear(inter["black_level"], pattern, gains))),
@@ -103,7 +106,7 @@ def stage_strip(run: VariantRun, long_side: int = 384) -> list[tuple[np.ndarray,
         items.append((_expose(np.clip(small(inter["demosaic"]), 0, None)), "after demosaic (linear, exposed)"))
     if "sr_x2" in inter:
         items.append((small(inter["sr_x2"]), f"after SR ×2 ({run.learned.get('sr_x2')})"))
-    items.append((small(run.result.image), f"final — {run.label}"))
+    items.append((thumbnail(run.result.image, long_side), f"final — {run.label}"))
     return [(to_uint8(image), f"{run.label} · {caption}") for image, caption in items]
 
 
