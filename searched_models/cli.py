@@ -121,11 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     isp_cli.add_commands(sub)
     add_train(sub)
     add_eval(sub)
-    from searched_models import bench_train, results_table, search
+    from searched_models import bench_train, results_table, search, zoo_status
 
     search.add_command(sub)
     results_table.add_command(sub)
     bench_train.add_command(sub)
+    zoo_status.add_command(sub)
     from isp import request_timing
 
     request_timing.add_command(sub)

@@ -230,3 +230,25 @@ def test_denoise_eval_scores_against_the_clean_development(tmp_path, photo_folde
     for row in (low, high):
         assert row["psnr"] > row["psnr_photo"] + 0.5           # the photo also charges demosaicking
     assert report["summary"][0]["psnr_photo"] == pytest.approx((low["psnr_photo"] + high["psnr_photo"]) / 2)
+
+
+def test_zoo_status_reports_progress_pace_and_the_resume_command(tmp_path):
+    from searched_models.zoo_status import format_status, zoo_status
+
+    def card(name, role, done, steps, status, command):
+        zoo.write_card({"name": name, "task": "sr_x2", "role": role, "spec": TINY,
+                        "training": {"steps": steps, "steps_done": done, "status": status},
+                        "validation": {"psnr": 30.0, "best_psnr": 30.5, "gain_last_quarter_db": 0.2, "plateau": False},
+                        "provenance": {"command": command}}, tmp_path)
+        zoo.weights_path("sr_x2", name, tmp_path).write_bytes(b"")
+    card("big", "heavy", 100, 400, "training", "pixelnas train --task sr_x2 --name big --steps 400")
+    card("small", "peer", 50, 50, "done", "pixelnas train --task sr_x2 --name small")
+    lines = [{"step": 25, "loss": 0.1, "sec_per_step": 9.0}, {"step": 50, "val_psnr": 29.0},
+             {"step": 75, "loss": 0.1, "sec_per_step": 2.0}, {"step": 100, "loss": 0.1, "sec_per_step": 3.0}]
+    zoo.log_path("sr_x2", "big", tmp_path).write_text("\n".join(json.dumps(e) for e in lines) + "\n{\"step\": 1")
+    rows = {r["name"]: r for r in zoo_status(tmp_path)}
+    assert rows["big"]["sec_per_step"] == 3.0 and rows["big"]["hours_left"] == pytest.approx(300 * 3.0 / 3600)
+    assert rows["big"]["resume"] == "pixelnas train --task sr_x2 --name big --steps 400 --resume"
+    assert rows["small"]["resume"] is None and rows["small"]["hours_left"] == 0.0
+    text = format_status(list(rows.values()))
+    assert "--resume" in text and "100/400" in text
