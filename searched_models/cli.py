@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from isp.errors import InputError
@@ -140,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"pixelnas: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`pixelnas … | head`): stop quietly, as the Python docs recommend for pipes.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
