@@ -408,8 +408,10 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
             trials_table.select(select_trial, [trials_state, trials_table], [spec_view], api_visibility="private")
         with gr.Tab("Benchmark"):
             gr.Markdown("Runs the whole pipeline on each photo once per task, changing only that task's stage "
-                        "(classical, heavy, searched, peers), and scores it against the photo — the `pixelnas "
-                        "eval` protocol at a small size. RAW files have no ground truth and are skipped.")
+                        "(classical, heavy, searched, peers), and scores the result as the Camera tab does: "
+                        "against the photo (with the reference enhancement applied when enhancing). The "
+                        "README's results come from `pixelnas eval`, whose per-task protocols differ. RAW "
+                        "files have no ground truth and are skipped.")
             with gr.Row():
                 chosen = gr.CheckboxGroup([p.name for p in PHOTO_EXAMPLES], value=[p.name for p in PHOTO_EXAMPLES],
                                           label="Shipped example set", scale=2)

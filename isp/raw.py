@@ -242,9 +242,10 @@ def _read_via_libraw_demosaic(raw: rawpy.RawPy, path: Path, notes: list[str]) ->
                     wb_gains=(1.0, 1.0, 1.0), cam_to_srgb=cam_to_srgb, source=path.name, assumptions=tuple(notes))
 
 
-# LibRaw's sizes.flip (0 none, 3 180°, 5 90° counter-clockwise, 6 90° clockwise; rawpy docs, `user_flip`)
-# → the EXIF Orientation value that turns the developed picture upright.
-LIBRAW_FLIP_TO_ORIENTATION = {0: 1, 3: 3, 5: 8, 6: 6}
+# LibRaw's sizes.flip (bit 0 mirror, bit 1 upside down, bit 2 transpose; 0 none, 3 180°, 5 90° counter-clockwise,
+# 6 90° clockwise: rawpy `user_flip` docs, LibRaw's tiff_flip table) → the EXIF Orientation value that turns the
+# developed picture upright. Round trip through our DNG writer checked for all 8 values (tests/test_raw.py).
+LIBRAW_FLIP_TO_ORIENTATION = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
 
 
 def read_raw(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,

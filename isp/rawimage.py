@@ -47,6 +47,8 @@ class RawImage:
             raise ValueError(f"mosaic must be H×W, got shape {self.mosaic.shape}")
         if len(self.black_level) != 4 or len(self.wb_gains) != 3:
             raise ValueError("black_level needs 4 values and wb_gains 3")
+        if self.orientation not in range(1, 9):
+            raise ValueError(f"orientation must be an EXIF value 1–8, got {self.orientation!r}")
 
     @property
     def height(self) -> int:

@@ -137,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()              # inside the try: a closed pipe surfaces here, not at interpreter exit
+        return code
     except InputError as error:
         print(f"pixelnas: {error}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ rest of the ISP; PSNR/SSIM of that final sRGB image against the same ISP's devel
 capture (the sRGB protocol of the Darmstadt Noise Dataset, Plötz & Roth, CVPR 2017, also used by Brooks et
 al., CVPR 2019: clean and denoised raw go through one ISP, so the score isolates the denoiser), plus
 `psnr_photo`, the PSNR against the original photo (which also charges demosaicking and the simulation's
-clipping: its ceiling is the noise-free development's own PSNR, 32.8 dB on McMaster with Malvar);
+clipping: even a perfect denoiser scores only the noise-free development's own PSNR against the photo);
 enhance — PSNR/SSIM on RGB against the local Laplacian reference operator applied to the photo.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 
 from isp import metrics
 from isp.models import ModelCache
-from isp.pipeline import Pipeline
+from isp.pipeline import Pipeline, develop_photo
 from isp.power import PHOTO_12MP, PROFILES, VIDEO_1080P, energy_mj, power_mw
 from isp.simulate import crop_even, downscale_x2, unprocess
 from isp.stages.denoise import RawDenoise
@@ -109,18 +109,12 @@ def measure_ms_per_mp(task: str, row: dict, runs: int = 5) -> float:
     return ms / (size * size / 1e6)
 
 
-def clean_development(photo: np.ndarray, iso: int, index: int, seed: int, cache: ModelCache) -> np.ndarray:
-    """The reference for denoise_raw: the capture `predict_scores` makes of photo `index`, without its noise,
-    developed by the same ISP with the denoise stage skipped."""
-    raw, _ = unprocess(photo, iso=None, seed=seed_for(seed, index, iso))
-    return Pipeline({"denoise_raw": None}, cache).run(raw, keep_intermediates=False).image
-
-
 def predict_scores(task: str, row: dict, photos: list[np.ndarray], iso: int | None, seed: int,
                    cache: ModelCache, references: list[np.ndarray] | None = None) -> dict[str, float]:
     """Mean PSNR and SSIM of one model over the photos of one folder (denoise_raw: also `psnr_photo`).
 
-    references: denoise_raw's clean developments (`clean_development`), computed here when not given."""
+    references: for denoise_raw, each photo's noise-free capture developed by the same ISP (the simulated
+    camera is the same at every ISO and seed, only the noise changes), one per photo."""
     psnrs, ssims, photo_psnrs = [], [], []
     for index, photo in enumerate(photos):
         if task == "sr_x2":
@@ -140,9 +134,8 @@ def predict_scores(task: str, row: dict, photos: list[np.ndarray], iso: int | No
             raw, truth = unprocess(photo, iso=iso, seed=seed_for(seed, index, iso))
             variant = "classical" if row["module"] is None else row["requested"]
             out = Pipeline({"denoise_raw": variant}, cache).run(raw, keep_intermediates=False).image
-            reference = references[index] if references else clean_development(photo, iso, index, seed, cache)
-            psnrs.append(metrics.psnr(out, reference))
-            ssims.append(metrics.ssim(out, reference))
+            psnrs.append(metrics.psnr(out, references[index]))
+            ssims.append(metrics.ssim(out, references[index]))
             photo_psnrs.append(metrics.psnr(out, truth))
     scores = {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims))}
     if photo_psnrs:
@@ -188,10 +181,10 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
     groups = []
     for folder in folders:
         photos = load_folder(folder, limit=limit, min_side=16)
+        references = [develop_photo(p, iso=None, models=cache)[0].image for p in photos] \
+            if task == "denoise_raw" else None
         for iso in iso_list:
             group_rows = []
-            references = [clean_development(p, iso, i, seed, cache) for i, p in enumerate(photos)] \
-                if task == "denoise_raw" else None
             for row in rows:
                 if row["name"] == "reference":
                     continue
@@ -234,19 +227,19 @@ def format_report(report: dict) -> str:
                   + (f"{'vs photo':>10}" if photo else "")]
         for r in g["rows"]:
             lines.append(f"{r['name']:<18}{r['role']:<10}{r['psnr']:>8.2f}{r['ssim']:>8.4f}"
-                         f"{_fmt(r['R'], '{:>9.1f}', 9)}{_fmt(r['G'], '{:>7.2f}', 7)}"
+                         f"{fmt_optional(r['R'], '{:>9.1f}', 9)}{fmt_optional(r['G'], '{:>7.2f}', 7)}"
                          + (f"{r['psnr_photo']:>10.2f}" if photo else ""))
-        if photo:
-            lines.append("PSNR/SSIM against the noise-free capture developed by the same ISP (DND protocol); "
-                         "'vs photo' against the original photo")
+    if report["task"] == "denoise_raw":
+        lines.append("PSNR/SSIM against the noise-free capture developed by the same ISP (DND protocol); "
+                     "'vs photo' against the original photo")
     lines += ["", f"{report['task']} — summary (mean over sets; energy estimated, npu_int8, 12 MP photo)",
               f"{'model':<18}{'role':<10}{'params':>9}{'GMAC/MP':>9}{'ms/MP':>9}{'×ms':>7}{'PSNR':>8}{'R':>9}{'G':>7}"
               f"{'mJ':>9}"]
     for s in report["summary"]:
         lines.append(f"{s['name']:<18}{s['role']:<10}{s['params']:>9d}{s['macs_per_input_mp'] / 1e9:>9.3f}"
-                     f"{s['ms_per_mp']:>9.1f}{_fmt(s.get('ms_ratio_heavy'), '{:>7.1f}', 7)}"
-                     f"{_fmt(s['psnr'], '{:>8.2f}', 8)}{_fmt(s['R'], '{:>9.1f}', 9)}"
-                     f"{_fmt(s['G'], '{:>7.2f}', 7)}{s['energy']['npu_int8']['mj_per_12mp_photo']:>9.2f}")
+                     f"{s['ms_per_mp']:>9.1f}{fmt_optional(s.get('ms_ratio_heavy'), '{:>7.1f}', 7)}"
+                     f"{fmt_optional(s['psnr'], '{:>8.2f}', 8)}{fmt_optional(s['R'], '{:>9.1f}', 9)}"
+                     f"{fmt_optional(s['G'], '{:>7.2f}', 7)}{s['energy']['npu_int8']['mj_per_12mp_photo']:>9.2f}")
     lines.append("×ms = measured CPU time of the heavy / this model; MACs per input MP are per packed (2×2 sensor) "
                  "MP for denoise_raw, per LR MP for sr_x2" if report["task"] != "enhance" else
                  "×ms = measured CPU time of the heavy / this model")
@@ -256,7 +249,8 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _fmt(value, pattern: str, width: int) -> str:
+def fmt_optional(value, pattern: str, width: int) -> str:
+    """`pattern.format(value)`, or a dash right-aligned in `width` when the value is missing."""
     return " " * (width - 1) + "–" if value is None else pattern.format(value)
 
 

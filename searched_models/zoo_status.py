@@ -12,6 +12,7 @@ import statistics
 from pathlib import Path
 
 from searched_models import zoo
+from searched_models.evaluate import fmt_optional
 from searched_models.plateau import PLATEAU_DB
 
 RECENT_LOG_LINES = 20
@@ -49,7 +50,8 @@ def model_status(card: dict, zoo_dir: Path) -> dict:
             "steps": planned, "status": training.get("status"), "val_psnr": validation.get("psnr"),
             "val_step": validation.get("step"), "best_val_psnr": validation.get("best_psnr"),
             "gain_last_quarter_db": validation.get("gain_last_quarter_db"), "plateau": validation.get("plateau"),
-            "sec_per_step": pace, "hours_left": (remaining * pace / 3600.0) if pace and remaining else 0.0,
+            "sec_per_step": pace,
+            "hours_left": 0.0 if not remaining else (remaining * pace / 3600.0 if pace else None),
             "resume": resume_command(card) if remaining else None}
 
 
@@ -60,10 +62,6 @@ def zoo_status(zoo_dir: Path = zoo.ZOO_DIR, tasks: list[str] | None = None) -> l
             for card in zoo.list_models(task, zoo_dir)]
 
 
-def _num(value, pattern: str, width: int) -> str:
-    return "–".rjust(width) if value is None else pattern.format(value)
-
-
 def format_status(rows: list[dict]) -> str:
     if not rows:
         return "The zoo has no trained models yet."
@@ -71,15 +69,17 @@ def format_status(rows: list[dict]) -> str:
              f"{'h left':>8}  state"]
     for r in rows:
         if r["status"] != "done":
-            state = "training"
+            state = "unfinished"
         elif r["role"] != "heavy":        # the plateau rule is for heavy originals; the others get a fixed recipe
             state = "done"
+        elif r["gain_last_quarter_db"] is None:
+            state = "done, plateau unknown (fewer than two validations in the last quarter)"
         else:
             state = "done, plateau" if r["plateau"] else f"done, still rising (≥ {PLATEAU_DB} dB in the last quarter)"
         lines.append(f"{r['task'] + '/' + r['name']:<28}{r['role'] or '?':<9}{r['steps_done']:>6}/{r['steps']:<6}"
-                     f"{_num(r['val_psnr'], '{:>8.2f}', 8)}{_num(r['best_val_psnr'], '{:>8.2f}', 8)}"
-                     f"{_num(r['gain_last_quarter_db'], '{:>+9.2f}', 9)}{_num(r['sec_per_step'], '{:>8.2f}', 8)}"
-                     f"{r['hours_left']:>8.1f}  {state}")
+                     f"{fmt_optional(r['val_psnr'], '{:>8.2f}', 8)}{fmt_optional(r['best_val_psnr'], '{:>8.2f}', 8)}"
+                     f"{fmt_optional(r['gain_last_quarter_db'], '{:>+9.2f}', 9)}{fmt_optional(r['sec_per_step'], '{:>8.2f}', 8)}"
+                     f"{fmt_optional(r['hours_left'], '{:>8.1f}', 8)}  {state}")
     pending = [r for r in rows if r["resume"]]
     if pending:
         lines += ["", "continue the unfinished ones with (s/step is the pace of their last log lines, which "

@@ -243,6 +243,7 @@ def test_zoo_status_reports_progress_pace_and_the_resume_command(tmp_path):
         zoo.weights_path("sr_x2", name, tmp_path).write_bytes(b"")
     card("big", "heavy", 100, 400, "training", "pixelnas train --task sr_x2 --name big --steps 400")
     card("small", "peer", 50, 50, "done", "pixelnas train --task sr_x2 --name small")
+    card("nolog", "peer", 5, 50, "training", "pixelnas train --task sr_x2 --name nolog --resume")
     lines = [{"step": 25, "loss": 0.1, "sec_per_step": 9.0}, {"step": 50, "val_psnr": 29.0},
              {"step": 75, "loss": 0.1, "sec_per_step": 2.0}, {"step": 100, "loss": 0.1, "sec_per_step": 3.0}]
     zoo.log_path("sr_x2", "big", tmp_path).write_text("\n".join(json.dumps(e) for e in lines) + "\n{\"step\": 1")
@@ -250,5 +251,7 @@ def test_zoo_status_reports_progress_pace_and_the_resume_command(tmp_path):
     assert rows["big"]["sec_per_step"] == 3.0 and rows["big"]["hours_left"] == pytest.approx(300 * 3.0 / 3600)
     assert rows["big"]["resume"] == "pixelnas train --task sr_x2 --name big --steps 400 --resume"
     assert rows["small"]["resume"] is None and rows["small"]["hours_left"] == 0.0
+    assert rows["nolog"]["hours_left"] is None                # no pace logged yet: unknown, not zero
+    assert rows["nolog"]["resume"].count("--resume") == 1
     text = format_status(list(rows.values()))
     assert "--resume" in text and "100/400" in text
