@@ -359,7 +359,7 @@ def run(args) -> int:
         path = register(args.task, storage, study_name, args.register, args.register_as,
                         args.spec_dir or SPEC_DIR, command="pixelnas " + shlex.join(sys.argv[1:]))
         print(f"wrote {path}\ntrain it with: pixelnas train --task {args.task} --spec {path} --role searched "
-              f"--images DIR --val-images DIR --steps N")
+              f"--recipe light --images DIR --val-images DIR   (the peers' recipe: same data and steps)")
     return 0
 
 

@@ -80,6 +80,17 @@ def report(task: str, storage: str, study_name: str, zoo_dir: str | Path = ZOO_D
     return pareto_table(records, heavy), png
 
 
+def _portable(storage: str) -> str:
+    """A journal inside this repository as a repo-relative path (the card then holds on any checkout)."""
+    if "://" in storage:
+        return storage                 # an Optuna RDB URL
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return str(Path(storage).resolve().relative_to(root))
+    except (ValueError, OSError):
+        return str(storage)            # a file elsewhere: kept as given
+
+
 def register(task: str, storage: str, study_name: str, number: int, name: str,
              spec_dir: str | Path = SPEC_DIR, command: str = "") -> Path:
     """Write specs/<task>/<name>.json: the trial's spec plus a "search" provenance block."""
@@ -102,7 +113,7 @@ def register(task: str, storage: str, study_name: str, number: int, name: str,
     spec = {**trial.user_attrs["spec"], "name": name,
             "note": f"Searched by PixelNAS (NSGA-II), study {study_name} trial {number}: "
                     f"{describe(trial.user_attrs['spec'])}.",
-            "search": {"study": study_name, "trial": number, "storage": str(storage),
+            "search": {"study": study_name, "trial": number, "storage": _portable(storage),
                        "proxy_psnr": metrics["proxy_psnr"], "proxy_steps": settings.get("proxy_steps"),
                        "teacher": settings.get("teacher"), "budget_macs_per_input_pixel": settings.get("max_macs"),
                        "macs_per_input_pixel": metrics["macs_per_input_pixel"], "peer": trial.user_attrs.get("peer"),

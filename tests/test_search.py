@@ -290,3 +290,12 @@ def test_every_task_has_a_classical_prediction_on_its_validation_pairs(task_name
     assert out.shape == y.shape and np.isfinite(task.score(out, y))
     if task_name == "denoise_raw":                        # the classical denoiser beats the noisy input
         assert task.score(out, y) > task.score(x[:4], y)
+
+
+def test_registered_cards_name_a_journal_inside_the_repo_by_a_relative_path():
+    from searched_models.search_report import _portable
+
+    root = zoo.ZOO_DIR.parents[1]
+    assert _portable(str(root / "searched_models" / "zoo" / "sr_x2" / "search.journal")) == \
+        "searched_models/zoo/sr_x2/search.journal"
+    assert _portable("sqlite:///elsewhere.db") == "sqlite:///elsewhere.db"
