@@ -29,7 +29,7 @@ from searched_models.search_budget import heavy_card, parse_macs, resolve_budget
 from searched_models.search_log import (ZOO_DIR, describe, log_trial, read_trials_jsonl, spec_key,
                                         trials_log_path)
 from searched_models.search_proxy import Proxy, reference_scores, references_path, write_references
-from searched_models.search_report import SPEC_DIR, register, report
+from searched_models.search_report import SPEC_DIR, latency_ratios, register, report
 from searched_models.search_storage import (Heartbeat, backfill, claim_trial, counts, default_storage,
                                             default_study, make_sampler, open_storage, quiet_optuna, reap,
                                             requeue, worker_id)
@@ -311,6 +311,8 @@ def add_command(sub) -> None:
                    help=f"side of the fixed latency input in network-input pixels (default {LATENCY_SIZE})")
     p.add_argument("--report", action="store_true", help="draw the Pareto front PNG and print the Pareto table")
     p.add_argument("--register", type=int, metavar="TRIAL", help="write a completed trial's spec (with --as NAME)")
+    p.add_argument("--latency", metavar="TRIALS",
+                   help="measure the heavy's and these trials' CPU latency in one run, e.g. 9,20,42")
     p.add_argument("--as", dest="register_as", metavar="NAME", help="spec name for --register")
     p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
     p.add_argument("--spec-dir", help="where --register writes (default: searched_models/specs)")
@@ -324,8 +326,8 @@ def run(args) -> int:
     zoo_dir = args.zoo or str(ZOO_DIR)
     storage = args.storage or default_storage(args.task, zoo_dir)
     study_name = args.study or default_study(args.task)
-    if args.trials is None and not args.report and args.register is None:
-        raise SettingError("Nothing to do: give --trials N, --report, or --register TRIAL --as NAME.")
+    if args.trials is None and not args.report and args.register is None and not args.latency:
+        raise SettingError("Nothing to do: give --trials N, --report, --latency TRIALS or --register TRIAL --as NAME.")
     if (args.register is None) != (args.register_as is None):
         raise SettingError("--register TRIAL and --as NAME go together.")
     if args.trials is not None:
@@ -355,6 +357,14 @@ def run(args) -> int:
         table, png = report(args.task, storage, study_name, zoo_dir)
         print(table)
         print(f"wrote {png}")
+    if args.latency:
+        try:
+            numbers = [int(n) for n in args.latency.split(",") if n.strip()]
+        except ValueError:
+            raise SettingError(f"--latency takes trial numbers separated by commas, got {args.latency!r}.") from None
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        print(latency_ratios(args.task, storage, study_name, numbers, args.latency_size, zoo_dir))
     if args.register is not None:
         path = register(args.task, storage, study_name, args.register, args.register_as,
                         args.spec_dir or SPEC_DIR, command="pixelnas " + shlex.join(sys.argv[1:]))

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from isp.errors import SettingError
+from searched_models.cost import spec_cost
 from searched_models.search_budget import heavy_card
 from searched_models.search_log import ZOO_DIR, describe, pareto, read_trials_jsonl, spec_key, study_records
 from searched_models.search_storage import load_study
@@ -78,6 +79,44 @@ def report(task: str, storage: str, study_name: str, zoo_dir: str | Path = ZOO_D
     png = draw_pareto(records, heavy, settings.get("max_macs"), Path(zoo_dir) / task / "pareto.png", title, refs,
                       task)
     return pareto_table(records, heavy), png
+
+
+def latency_ratios(task: str, storage: str, study_name: str, numbers: list[int], size: int,
+                   zoo_dir: str | Path = ZOO_DIR) -> str:
+    """Measured CPU latency of the heavy and of completed trials in one run (one shared, noisy machine: only
+    ratios measured together mean anything), as a table with heavy/trial per trial. Weights do not change the
+    time of a convolutional net, so the heavy and the trials are built fresh from their specs."""
+    import torch
+
+    from searched_models.cost import measure_latency_ms
+    from searched_models.infer import stride_multiple
+    from searched_models.spec import build
+
+    study = load_study(storage, study_name)
+    trials = study.get_trials(deepcopy=False)
+    specs = {}
+    for number in numbers:
+        if not 0 <= number < len(trials) or "spec" not in trials[number].user_attrs:
+            raise SettingError(f"Study {study_name!r} has no trial {number} with a spec.")
+        specs[number] = trials[number].user_attrs["spec"]
+    card = heavy_card(task, zoo_dir)
+    if card is None:
+        raise SettingError(f"Task {task!r} has no heavy original in {zoo_dir} to compare with.")
+    heavy = build(card["spec"])
+    multiple = max([stride_multiple(card["spec"])] + [stride_multiple(s) for s in specs.values()])  # powers of 2
+    size = -(-size // multiple) * multiple                                 # every net takes the same input
+    example = torch.rand(1, card["spec"]["in_channels"], size, size)
+    heavy_ms = measure_latency_ms(heavy, example)
+    heavy_macs = spec_cost(card["spec"]).macs_per_pixel
+    lines = [f"latency on a {size}×{size} input, {torch.get_num_threads()} thread(s), median of 5 after warm-up",
+             f"{'model':<16}{'kMAC/px':>9}{'R':>8}{'ms':>10}{'heavy/this':>12}",
+             f"{card['name']:<16}{heavy_macs / 1e3:>9.1f}{1.0:>8.1f}{heavy_ms:>10.1f}{1.0:>12.1f}"]
+    for number, spec in specs.items():
+        ms = measure_latency_ms(build(spec), example)
+        macs = spec_cost(spec).macs_per_pixel
+        lines.append(f"{'trial ' + str(number):<16}{macs / 1e3:>9.1f}{heavy_macs / macs:>8.1f}{ms:>10.1f}"
+                     f"{heavy_ms / ms:>12.1f}")
+    return "\n".join(lines)
 
 
 def _portable(storage: str) -> str:

@@ -161,6 +161,13 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys)
                                    "distil", "--teacher", "heavy")) == 2
     assert "trained first" in capsys.readouterr().err                        # the heavy has a card, no weights
 
+    assert search.main(["--task", "sr_x2", "--zoo", str(zoo_dir), "--latency", "1,2", "--latency-size", "24"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[2].startswith("edsr_baseline") and [line.split()[:2] for line in table[3:]] == \
+        [["trial", "1"], ["trial", "2"]]
+    assert all(float(line.split()[-1]) > 1.0 for line in table[3:])         # both far cheaper than EDSR
+    assert search.main(["--task", "sr_x2", "--zoo", str(zoo_dir), "--latency", "7"]) == 2
+
     assert search.main(["--task", "sr_x2", "--zoo", str(zoo_dir), "--register", "2", "--as", "found",
                         "--spec-dir", str(spec_dir)]) == 0
     spec = load_spec(spec_dir / "sr_x2" / "found.json")
