@@ -307,9 +307,9 @@ def add_command(sub) -> None:
     p.add_argument("--population", type=int, default=16, help="NSGA-II population size (default 16)")
     p.add_argument("--no-peers", action="store_true", help="do not enqueue the hand-designed peers in a new study")
     p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--cache-mb", type=float, default=512.0,
+    p.add_argument("--cache-mb", type=float, default=SearchConfig.cache_mb,
                    help="memory for the proxy's training batches and teacher outputs, reused by every trial of a "
-                        "worker (default 512; a batch that does not fit is recomputed each trial)")
+                        f"worker (default {SearchConfig.cache_mb:g}; a batch that does not fit is recomputed each trial)")
     p.add_argument("--latency-size", type=int, default=LATENCY_SIZE,
                    help=f"side of the fixed latency input in network-input pixels (default {LATENCY_SIZE})")
     p.add_argument("--report", action="store_true", help="draw the Pareto front PNG and print the Pareto table")
