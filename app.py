@@ -238,19 +238,21 @@ def search_view(task: str, zoo_dir=None):
     cards = zoo_cards(task, zoo_dir)
     refs = search_report.references(task, zoo_dir)
     # zoo models sit on the trials' PSNR scale only when scored on the same validation crops (the heavy, by the
-    # search); the others are marked by their MACs alone; peers already drawn as trials are not repeated
+    # search); the others are marked by their MACs alone; peers already drawn as trials and candidates (trials
+    # themselves) are not repeated
     marks = [search_report.heavy_mark(c, refs) if c.get("role") == "heavy" else
              {"name": c["name"], "role": c.get("role", "peer"), "macs_per_input_mp": c["macs_per_input_mp"], "psnr": None}
-             for c in cards if c.get("macs_per_input_mp") and not (c.get("role") == "peer" and
-                                                                     any(t.get("peer") == c["name"] for t in trials))]
+             for c in cards if c.get("macs_per_input_mp") and c.get("role") != "candidate"
+             and not (c.get("role") == "peer" and any(t.get("peer") == c["name"] for t in trials))]
     figure = search_report.pareto_figure(trials, marks, f"{task}: proxy quality vs cost of every search trial", task,
                                          classical=(refs or {}).get("classical"))
     zoo_rows = []
     for c in cards:
         training = c.get("training") or {}
+        best = (c.get("validation") or {}).get("best_psnr")
         zoo_rows.append({"name": c["name"], "role": c.get("role"), "params": c.get("params"),
                          f"GMACs / {search_report.mp_unit(task)}": round((c.get("macs_per_input_mp") or 0) / 1e9, 3),
-                         "val PSNR (dB)": (c.get("validation") or {}).get("best_psnr"),
+                         "val PSNR (dB)": None if best is None else round(best, 2),
                          "training": f"{training.get('steps_done', '?')}/{training.get('steps', '?')} steps, "
                                      f"{training.get('status', '')}"})
     searched = next((c for c in cards if c.get("role") == "searched"), None)
@@ -321,7 +323,7 @@ def make_bench_handler(models: ModelCache):
 def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
     models = models or ModelCache(zoo_dir)
     variant_choices = ["heavy", "searched", "classical"] + sorted(
-        {c["name"] for t in LEARNED_STAGES for c in zoo_cards(t, zoo_dir) if c.get("role") == "peer"})
+        {c["name"] for t in LEARNED_STAGES for c in zoo_cards(t, zoo_dir) if c.get("role") in ("peer", "candidate")})
     with gr.Blocks(title="PixelNAS", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)
         with gr.Tab("Camera"):

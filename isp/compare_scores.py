@@ -69,6 +69,12 @@ def quality_columns(comparison: Comparison) -> tuple[str, str, str]:
     return f"PSNR{suffix} (dB)", f"SSIM{suffix}", f"ΔE2000{suffix}"
 
 
+def significant(value: float, digits: int = 4) -> float:
+    """`value` rounded to `digits` significant figures: the energy estimates span 0.01 to 10 000 mJ, where a fixed
+    number of decimals shows either noise digits (321.2901) or too few (0.0012)."""
+    return float(f"{value:.{digits}g}") if value else 0.0
+
+
 def metrics_rows(comparison: Comparison) -> list[dict]:
     """One row per finished variant: quality (or agreement), measured ms, MACs, params, estimated energy."""
     psnr_col, ssim_col, de_col = quality_columns(comparison)
@@ -88,8 +94,8 @@ def metrics_rows(comparison: Comparison) -> list[dict]:
         row["ms total"] = round(run.result.total_ms, 1)
         row["GMACs"] = round(run.result.total_macs / 1e9, 3)
         row["params"] = run.params
-        row[ENERGY_PHOTO_COLUMN] = round(run.energy_mj, 4)
-        row[ENERGY_VIDEO_COLUMN] = round(run.power_mw, 2)
+        row[ENERGY_PHOTO_COLUMN] = significant(run.energy_mj)
+        row[ENERGY_VIDEO_COLUMN] = significant(run.power_mw)
         rows.append(row)
     return rows
 

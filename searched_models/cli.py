@@ -27,8 +27,9 @@ def add_train(sub) -> None:
     source.add_argument("--spec", help="a JSON spec file (or a zoo card)")
     source.add_argument("--name", help="a shipped spec in searched_models/specs/<task>/")
     p.add_argument("--as", dest="save_as", help="name to save under (default: the spec's name)")
-    p.add_argument("--role", default=None, choices=["heavy", "peer", "searched"],
-                   help="role written into the card (default: heavy for *_heavy/edsr_baseline specs, else peer)")
+    p.add_argument("--role", default=None, choices=["heavy", "peer", "candidate", "searched"],
+                   help="role written into the card (default: heavy for *_heavy/edsr_baseline specs, else peer; "
+                        "candidate: a search front member trained for comparison, never resolved as 'searched')")
     p.add_argument("--images", required=True, help="folder of training photos (searched recursively)")
     p.add_argument("--val-images", help="folder of validation photos")
     p.add_argument("--val-limit", type=int, default=8, help="use at most this many validation photos (default 8)")

@@ -25,19 +25,32 @@ def _num(value, pattern: str) -> str:
     return "–" if value is None else pattern.format(value)
 
 
+def trained(row: dict) -> str:
+    """'10000' for a finished run, '8225/20000 ⚠' for a model evaluated before its training ended; '–' when the
+    eval JSON does not say (the classical stage)."""
+    done, steps = row.get("steps_done"), row.get("steps")
+    if done is None:
+        return "–"
+    return f"{done}" if row.get("training_status") == "done" or done == steps else f"{done}/{steps} ⚠"
+
+
 def task_table(report: dict) -> list[str]:
     sets = ", ".join(sorted({g["set"] for g in report["groups"]}))
     isos = f", ISO {', '.join(str(i) for i in report['isos'])}" if report.get("isos") else ""
     protocol = (" — final sRGB against the noise-free capture developed by the same ISP (DND protocol)"
                 if report["task"] == "denoise_raw" else "")
     lines = [f"**{report['task']}** — mean PSNR over {sets}{isos}{protocol} (seed {report['seed']})", "",
-             "| model | role | GMAC / input MP | ms / MP (CPU) | PSNR (dB) | R | G | est. mJ / 12 MP photo (NPU int8) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| model | role | trained (steps) | GMAC / input MP | ms / MP (CPU) | heavy ms / this | PSNR (dB) | R | G "
+             "| est. mJ / 12 MP photo (NPU int8) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in report["summary"]:
         lines.append(
-            f"| {row['name']} | {row['role']} | {row['macs_per_input_mp'] / 1e9:.3f} | {row['ms_per_mp']:.0f} | "
+            f"| {row['name']} | {row['role']} | {trained(row)} | {row['macs_per_input_mp'] / 1e9:.3f} | "
+            f"{row['ms_per_mp']:.0f} | {_num(row.get('ms_ratio_heavy'), '{:.1f}')} | "
             f"{_num(row['psnr'], '{:.2f}')} | {_num(row['R'], '{:.1f}')} | {_num(row['G'], '{:.2f}')} | "
             f"{row['energy']['npu_int8']['mj_per_12mp_photo']:.3g} |")
+    if any(trained(row).endswith("⚠") for row in report["summary"]):
+        lines += ["", "⚠ evaluated before its training finished: a provisional figure, not a result."]
     return lines + [""]
 
 

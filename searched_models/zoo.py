@@ -1,6 +1,6 @@
 """The model zoo: `zoo/<task>/<name>.safetensors` (weights) + `<name>.json` (card). No pickle anywhere.
 
-A card holds the spec, the role (heavy | peer | searched), params, MACs, training data and steps, validation
+A card holds the spec, the role (heavy | peer | candidate | searched), params, MACs, training data and steps, validation
 scores, and the exact command and commit that produced the weights. The safetensors file stores the weights
 under "model.*" and, while training is resumable, the optimizer state under "optim.*".
 """
@@ -17,7 +17,9 @@ from searched_models.spec import build
 
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
-ROLES = ("heavy", "peer", "searched")
+# candidate: a member of a search's Pareto front trained with the full recipe for comparison; only the one model
+# registered as "searched" stands for the search in the pipeline, the eval's G and the app's default pair
+ROLES = ("heavy", "peer", "candidate", "searched")
 
 
 def card_path(task: str, name: str, zoo_dir: Path = ZOO_DIR) -> Path:

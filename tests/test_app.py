@@ -378,3 +378,10 @@ def test_camera_handler_yields_the_cheap_result_first_and_crops_follow_clicks(ph
     moved_picker, moved = app.update_crops(sources, 10, 90, 32)
     assert len(moved) == len(crops) and Image.open(moved[0][0]).size == Image.open(crops[0][0]).size
     assert not np.array_equal(np.asarray(Image.open(moved[0][0])), np.asarray(Image.open(crops[0][0])))
+
+
+def test_energy_estimates_keep_four_significant_figures():
+    assert compare_scores.significant(321.29015) == 321.3
+    assert compare_scores.significant(0.0012345678) == 0.001235
+    assert compare_scores.significant(12345.6) == 12350.0
+    assert compare_scores.significant(0.0) == 0.0

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from isp.errors import SettingError
 from isp.io import load_image, save_image
 from searched_models import zoo
 from searched_models.cost import counted_macs, spec_cost
@@ -255,3 +256,27 @@ def test_zoo_status_reports_progress_pace_and_the_resume_command(tmp_path):
     assert rows["nolog"]["resume"].count("--resume") == 1
     text = format_status(list(rows.values()))
     assert "--resume" in text and "100/400" in text
+
+
+def test_a_candidate_never_stands_in_for_the_registered_searched_model(tmp_path):
+    from safetensors.torch import save_file
+
+    from searched_models import cli
+
+    def register(name, role):
+        spec = normalise_spec({**TINY, "name": name})
+        save_file({f"model.{k}": v.contiguous() for k, v in build(spec).state_dict().items()},
+                  str(zoo.weights_path("sr_x2", name, tmp_path)))
+        zoo.write_card({"name": name, "task": "sr_x2", "role": role, "spec": spec}, tmp_path)
+
+    (tmp_path / "sr_x2").mkdir()
+    register("trial23", "candidate")
+    with pytest.raises(SettingError, match="No 'searched' model"):
+        zoo.resolve_name("sr_x2", "searched", tmp_path)
+    assert zoo.resolve_name("sr_x2", "trial23", tmp_path) == "trial23"      # still evaluable by name
+    register("searched_sr", "searched")
+    assert zoo.resolve_name("sr_x2", "searched", tmp_path) == "searched_sr"
+    assert [c["name"] for c in zoo.list_models("sr_x2", tmp_path)] == ["trial23", "searched_sr"]
+    train_parser = cli.build_parser()._subparsers._group_actions[0].choices["train"]
+    role_choices = next(a.choices for a in train_parser._actions if a.dest == "role")
+    assert list(role_choices) == list(zoo.ROLES)

@@ -17,5 +17,21 @@ def test_table_reflects_the_json(tmp_path):
     (tmp_path / "sr_x2").mkdir()
     (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
     block = results_table.render(tmp_path)
-    assert "| edsr | heavy | 1200.000 | 900 | 37.60 | 1.0 | 1.00 | 650 |" in block
+    assert "| edsr | heavy | – | 1200.000 | 900 | – | 37.60 | 1.0 | 1.00 | 650 |" in block
+    assert "provisional" not in block
     assert results_table.render(tmp_path / "none").count("No evaluation") == 1
+
+
+def test_a_model_evaluated_mid_training_is_flagged_as_provisional(tmp_path):
+    row = {"role": "heavy", "macs_per_input_mp": 1.2e12, "ms_per_mp": 900.0, "ms_ratio_heavy": 1.0, "psnr": 37.3,
+           "R": 1.0, "G": 1.0, "energy": {"npu_int8": {"mj_per_12mp_photo": 650.0}}}
+    report = {"task": "sr_x2", "seed": 0, "isos": None, "groups": [{"set": "Set5"}], "summary": [
+        {**row, "name": "edsr", "training_status": "training", "steps_done": 8225, "steps": 20000},
+        {**row, "name": "fsrcnn", "role": "peer", "ms_ratio_heavy": 12.5, "training_status": "done",
+         "steps_done": 10000, "steps": 10000}]}
+    (tmp_path / "sr_x2").mkdir()
+    (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
+    block = results_table.render(tmp_path)
+    assert "| edsr | heavy | 8225/20000 ⚠ |" in block
+    assert "| fsrcnn | peer | 10000 | 1200.000 | 900 | 12.5 |" in block
+    assert "provisional" in block
