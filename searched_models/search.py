@@ -6,7 +6,8 @@ constraint (`Trial.set_constraint("macs_over_budget", MACs − budget)`, feasibl
 for the deprecated `constraints_func`; NSGA-II ranks by Deb's constrained domination). Sampled genomes of
 `searched_models.space` are repaired deterministically to fit the budget, so every sampled trial builds and
 is feasible; the hand-designed peers are enqueued as the first trials of a new study (unrepaired, so they may
-be infeasible) and get exactly the same proxy treatment (`search_proxy`). `--trials N` runs until the study has
+be infeasible) and get exactly the same proxy treatment (`search_proxy`); an over-budget peer is enqueued a second
+time as a seed that is repaired into the budget like any sampled genome (`queue_peers`). `--trials N` runs until the study has
 N finished trials, so a rerun resumes and parallel workers sharing one storage (`search_storage`) share the count.
 Every trial is appended to `zoo/<task>/search_trials.jsonl` (`search_log`); `--report` and `--register` are in
 `search_report`, the budget in `search_budget`.
@@ -101,9 +102,7 @@ def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print):
         study.set_user_attr("settings", cfg.settings())
         study.set_user_attr("objectives", list(OBJECTIVES))
         if cfg.peers:
-            for name, params in peer_params(cfg.task, cfg.zoo_dir):
-                study.enqueue_trial(params, user_attrs={"peer": name})
-                log(f"queued peer {name} as a trial")
+            queue_peers(study, cfg, log)
     else:
         stored = study.user_attrs.get("settings")
         if stored:
@@ -115,6 +114,21 @@ def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print):
     done = len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(cfg.seed, done, cfg.population)
     return study
+
+
+def queue_peers(study, cfg: SearchConfig, log=print) -> None:
+    """Enqueue each hand-designed peer as it is (a reference point, possibly over budget) and, when it is over
+    budget, once more as a seed that the sampler's repair shrinks into the budget: the first population then holds
+    feasible relatives of known-good designs for NSGA-II's crossover to start from (seeding a genetic search with
+    known solutions — Deb et al. 2002 start from random parents; seeding is the usual refinement)."""
+    from searched_models import space
+
+    for name, params in peer_params(cfg.task, cfg.zoo_dir):
+        study.enqueue_trial(params, user_attrs={"peer": name})
+        log(f"queued peer {name} as a trial")
+        if space.budget_macs(space.spec_from_params(params, cfg.task)) > cfg.max_macs * (1 + 1e-9):
+            study.enqueue_trial(params, user_attrs={"seed_from": name})
+            log(f"queued {name} repaired into the budget as a seed trial")
 
 
 def _same(a, b) -> bool:
@@ -182,7 +196,8 @@ def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path:
 
 def progress_line(record: dict, finished: int, total: int, heavy_macs: float | None) -> str:
     """One line per finished trial: PSNR, MACs, params, latency, duration, kind and architecture."""
-    tag = f"peer {record['peer']}" if record.get("peer") else "searched"
+    tag = f"peer {record['peer']}" if record.get("peer") else \
+        f"searched, seeded from {record['seed_from']}" if record.get("seed_from") else "searched"
     if record.get("duplicate_of") is not None:
         tag += f", same net as #{record['duplicate_of']}"
     if record.get("retry_of") is not None:

@@ -31,7 +31,8 @@ def pareto_table(records: list[dict], heavy: dict | None) -> str:
              f"{'kind':<14} architecture"]
     for r in front:
         ratio = f"{heavy_mp / r['macs_per_input_mp']:6.0f}" if heavy_mp else f"{'—':>6}"
-        kind = f"peer {r['peer']}" if r.get("peer") else "searched"
+        kind = f"peer {r['peer']}" if r.get("peer") else \
+            f"searched (seed: {r['seed_from']} repaired)" if r.get("seed_from") else "searched"
         lines.append(f"{r['number']:>5}  {r['proxy_psnr']:6.2f}  {r['macs_per_input_pixel'] / 1e3:8.2f}  "
                      f"{r['macs_per_input_mp'] / 1e9:8.3f}  {ratio}  {r['params']:>7}  {r['latency_ms_per_mp']:7.1f}  "
                      f"{kind:<14} {describe(r['spec'])}")
@@ -156,7 +157,7 @@ def register(task: str, storage: str, study_name: str, number: int, name: str,
                        "proxy_psnr": metrics["proxy_psnr"], "proxy_steps": settings.get("proxy_steps"),
                        "teacher": settings.get("teacher"), "budget_macs_per_input_pixel": settings.get("max_macs"),
                        "macs_per_input_pixel": metrics["macs_per_input_pixel"], "peer": trial.user_attrs.get("peer"),
-                       "command": command}}
+                       "seed_from": trial.user_attrs.get("seed_from"), "command": command}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec, indent=2) + "\n")
     return path
@@ -226,7 +227,7 @@ def trial_rows(trials: list[dict], task: str = "") -> list[dict]:
         rows.append({"study": str(t.get("study")), "trial": t.get("number"),
                      "Pareto": "★" if trial_key(t) in front else "",
                      "within budget": "yes" if t.get("feasible") else "no",
-                     "peer": t.get("peer") or "",
+                     "peer": t.get("peer") or (f"seed: {t['seed_from']} in budget" if t.get("seed_from") else ""),
                      f"GMACs / {unit}": number(t.get("macs_per_input_mp"), 4, 1e9), "params": t.get("params"),
                      f"ms / {unit}": number(t.get("latency_ms_per_mp"), 1),
                      "proxy PSNR (dB)": number(t.get("proxy_psnr"), 3), "_macs": t.get("macs_per_input_mp")})
@@ -286,7 +287,7 @@ def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str =
         ax.axvline(max_macs / 1e3, ls="--", color="k", lw=1, label=f"budget {max_macs / 1e3:.1f} kMAC/px")
     if classical is not None:
         ax.axhline(classical, ls=":", color="#6b7280", lw=1.2, label=f"classical on the same crops ({classical:.2f} dB)")
-    style = {"heavy": ("*", "#dc2626", 220), "peer": ("D", "#f59e0b", 60), "searched": ("*", "#16a34a", 260)}
+    style = {"heavy": ("*", "#dc2626", 220), "peer": ("D", "#f59e0b", 60), "candidate": ("P", "#8b5cf6", 90), "searched": ("*", "#16a34a", 260)}
     seen = set()
     for mark in marks:
         marker, colour, size = style.get(mark.get("role"), ("o", "#0ea5e9", 50))

@@ -141,8 +141,8 @@ def _needs_retry(trial) -> bool:
 
 
 def requeue(study, trial, reason: str) -> None:
-    """Enqueue the trial's parameters again as a new trial (keeping its peer name), noting why."""
-    keep = {k: v for k, v in trial.user_attrs.items() if k in ("peer",)}
+    """Enqueue the trial's parameters again as a new trial (keeping its peer or seed name), noting why."""
+    keep = {k: v for k, v in trial.user_attrs.items() if k in ("peer", "seed_from")}
     study.enqueue_trial(dict(trial.params), user_attrs={**keep, "retry_of": trial.number, "retry_reason": reason})
 
 

@@ -136,16 +136,18 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys)
     assert search.main(args) == 0
     out = capsys.readouterr().out
     assert "queued peer espcn" in out and "queued peer fsrcnn" in out and "Pareto front" in out
+    assert "queued espcn repaired into the budget as a seed trial" in out
     assert out.count("] trial ") == 3                                         # one line per finished trial
     records = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl")
     assert [r["number"] for r in records] == [0, 1, 2] and {r["status"] for r in records} == {"complete"}
-    assert [r["peer"] for r in records] == ["espcn", "fsrcnn", None]           # peers first, same proxy treatment
+    assert [r["peer"] for r in records] == ["espcn", None, "fsrcnn"]           # peers first, same proxy treatment
+    assert records[1]["seed_from"] == "espcn" and records[1]["repair"]          # then its repaired seed
     for r in records:
         assert set(r) >= {"spec", "macs_per_input_pixel", "macs_per_input_mp", "params", "latency_ms_per_mp",
                           "proxy_psnr", "status", "seed", "study", "duration_s"}
         assert r["macs_per_input_pixel"] == spec_cost(r["spec"]).macs_per_pixel and r["latency_ms_per_mp"] > 0
-    assert not records[0]["feasible"] and records[2]["feasible"]              # peers over budget, searched within
-    assert records[2]["macs_per_input_pixel"] <= 3000.0 + 1e-6
+    assert not records[0]["feasible"] and records[1]["feasible"]              # peers over budget, searched within
+    assert records[1]["macs_per_input_pixel"] <= 3000.0 + 1e-6
     refs = json.loads((zoo_dir / "sr_x2" / "search_references.json").read_text())
     assert refs["heavy"] is None and 15 < refs["classical"] < 60                 # bicubic on the same crops
     assert "references on the proxy validation crops: classical" in out
@@ -168,12 +170,12 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys)
     assert all(float(line.split()[-1]) > 1.0 for line in table[3:])         # both far cheaper than EDSR
     assert search.main(["--task", "sr_x2", "--zoo", str(zoo_dir), "--latency", "7"]) == 2
 
-    assert search.main(["--task", "sr_x2", "--zoo", str(zoo_dir), "--register", "2", "--as", "found",
+    assert search.main(["--task", "sr_x2", "--zoo", str(zoo_dir), "--register", "1", "--as", "found",
                         "--spec-dir", str(spec_dir)]) == 0
     spec = load_spec(spec_dir / "sr_x2" / "found.json")
-    assert spec["name"] == "found" and spec["search"]["trial"] == 2
-    assert spec["search"]["proxy_psnr"] == pytest.approx(records[2]["proxy_psnr"])
-    assert space.canonical(spec) == space.canonical(records[2]["spec"])
+    assert spec["name"] == "found" and spec["search"]["trial"] == 1 and spec["search"]["seed_from"] == "espcn"
+    assert spec["search"]["proxy_psnr"] == pytest.approx(records[1]["proxy_psnr"])
+    assert space.canonical(spec) == space.canonical(records[1]["spec"])
     from searched_models.train import TrainConfig, train
 
     common = dict(task="sr_x2", images=str(folders[0]), steps=2, batch=2, patch=16, threads=1, warmup=1)
