@@ -71,6 +71,7 @@ class SearchConfig:
     threads: int | None = None
     peers: bool = True
     cache_mb: float = 512.0               # training batches (and teacher outputs) kept for reuse across trials
+    cache_dir: str | None = None          # on-disk copy of them (None: ~/.cache/pixelnas or $PIXELNAS_CACHE; "": off)
     latency_size: int = LATENCY_SIZE      # side of the fixed latency input (network-input pixels)
     zoo_dir: str = str(ZOO_DIR)
     command: str = field(default_factory=lambda: "pixelnas " + shlex.join(sys.argv[1:]))
@@ -80,6 +81,10 @@ class SearchConfig:
         return {"task": self.task, "max_macs": self.max_macs, "proxy_steps": self.proxy_steps, "batch": self.batch,
                 "patch": self.patch, "lr": self.lr, "teacher": self.teacher, "distill_weight": self.distill_weight,
                 "val_limit": self.val_limit, "val_crop": self.val_crop, "seed_data": self.seed_data}
+
+    @property
+    def study_name(self) -> str:
+        return self.study or default_study(self.task)
 
     @property
     def seed_data(self) -> int:
@@ -184,7 +189,8 @@ def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path:
     metrics = {"macs_per_input_pixel": cost.macs_per_pixel, "macs_per_input_mp": cost.macs_per_mp(),
                "params": cost.params, **result, "feasible": macs <= cfg.max_macs * (1 + 1e-9),
                "seed": cfg.seed_data, "sampler_seed": cfg.seed, "duration_s": time.perf_counter() - start,
-               "proxy_steps": cfg.proxy_steps}
+               "proxy_steps": cfg.proxy_steps,
+               "teacher_steps": proxy.teacher_info["steps_done"] if proxy.teacher_info else None}
     trial.set_user_attr("metrics", metrics)
     if not math.isfinite(result["proxy_psnr"]):
         trial.set_user_attr("diverged", True)
@@ -325,6 +331,8 @@ def add_command(sub) -> None:
     p.add_argument("--cache-mb", type=float, default=SearchConfig.cache_mb,
                    help="memory for the proxy's training batches and teacher outputs, reused by every trial of a "
                         f"worker (default {SearchConfig.cache_mb:g}; a batch that does not fit is recomputed each trial)")
+    p.add_argument("--cache-dir", help="where the proxy's batches and teacher outputs are kept between runs (default "
+                                       "~/.cache/pixelnas or $PIXELNAS_CACHE; ~4 MB per SR batch of 16; '' disables)")
     p.add_argument("--latency-size", type=int, default=LATENCY_SIZE,
                    help=f"side of the fixed latency input in network-input pixels (default {LATENCY_SIZE})")
     p.add_argument("--report", action="store_true", help="draw the Pareto front PNG and print the Pareto table")
@@ -362,7 +370,7 @@ def run(args) -> int:
                            patch=args.patch, lr=args.lr, teacher=args.teacher, distill_weight=args.distill_weight,
                            val_limit=args.val_limit, val_crop=args.val_crop, population=args.population,
                            threads=args.threads, peers=not args.no_peers, latency_size=args.latency_size,
-                           cache_mb=args.cache_mb, zoo_dir=zoo_dir)
+                           cache_mb=args.cache_mb, cache_dir=args.cache_dir, zoo_dir=zoo_dir)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             search(cfg, log=lambda m: print(m, flush=True))

@@ -1,8 +1,19 @@
 """The proxy task every search trial gets: the same K training batches from the same initial weights, PSNR on a
 fixed validation subset, and latency on a fixed input (`cost.measure_latency_ms`: a reported column, not an
-objective)."""
+objective).
+
+The distillation teacher is pinned per study: the first run of a study snapshots the heavy's weights into
+`zoo/<task>/<study>.teacher.safetensors` (weights only, committed with the study's logs) and every later run, worker
+or machine distils from that file, so all trials of a study see the same targets even while the heavy keeps
+training. The batches and teacher outputs are also kept on disk (`--cache-dir`, default ~/.cache/pixelnas), keyed
+by everything that determines them, so a resumed search does not recompute them (1000 SR batches with an
+EDSR-class teacher take ~40 minutes on one core).
+"""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,9 +37,13 @@ class Proxy:
         self.cfg = cfg
         self.task = get_task(cfg.task)
         self.patch = cfg.patch or self.task.patch
-        self.teacher = load_teacher(cfg.task, cfg.teacher, cfg.zoo_dir, log) if cfg.teacher else None
+        self.teacher, self.teacher_info = (None, None)
+        if cfg.teacher:
+            self.teacher, self.teacher_info = load_teacher(cfg.task, cfg.teacher, cfg.zoo_dir, log,
+                                                           pin=pinned_teacher_path(cfg.task, cfg.study_name, cfg.zoo_dir))
         log(f"loading training images from {cfg.images} …")
         self.prepared = self.task.prepare(load_folder(cfg.images))
+        self.disk = batch_cache_dir(cfg, self.patch, self.teacher_info)
         photos = load_folder(cfg.val_images, limit=cfg.val_limit, min_side=16)
         self.val_pairs = self.task.val_pairs([center_crop(p, cfg.val_crop, multiple=32) for p in photos],
                                              seed=cfg.seed_data)
@@ -53,14 +68,45 @@ class Proxy:
 
         if step in self.cache:
             return self.cache[step]
-        x, y = make_batch(tcfg, self.task, self.prepared, self.patch, step)
-        t = teacher_output(tcfg, self.teacher, x) if self.teacher is not None else None
-        item = (x, y, t)
+        item = self._from_disk(step)
+        if item is None:
+            x, y = make_batch(tcfg, self.task, self.prepared, self.patch, step)
+            t = teacher_output(tcfg, self.teacher, x) if self.teacher is not None else None
+            item = (x, y, t)
+            self._to_disk(step, item)
         size = sum(a.numel() * a.element_size() for a in item if a is not None)
         if self.cache_bytes + size <= self.cfg.cache_mb * 1e6:
             self.cache[step] = item
             self.cache_bytes += size
         return item
+
+    def _from_disk(self, step: int) -> tuple | None:
+        import torch
+        from safetensors.torch import load_file
+
+        path = self.disk / f"{step}.safetensors" if self.disk else None
+        if path is None or not path.exists():
+            return None
+        try:
+            d = load_file(str(path))
+        except Exception:  # noqa: BLE001 - a torn or foreign file: recompute it
+            return None
+        return d["x"].contiguous(memory_format=torch.channels_last), d["y"], d.get("t")
+
+    def _to_disk(self, step: int, item: tuple) -> None:
+        from safetensors.torch import save_file
+
+        if self.disk is None:
+            return
+        try:
+            self.disk.mkdir(parents=True, exist_ok=True)
+            tensors = {k: v.contiguous() for k, v in zip("xyt", item) if v is not None}
+            tmp = self.disk / f"{step}.{os.getpid()}.tmp"
+            save_file(tensors, str(tmp))
+            tmp.replace(self.disk / f"{step}.safetensors")
+        except OSError as error:                       # a full or read-only disk only costs recomputation
+            print(f"note: batch cache disabled ({error})", flush=True)
+            self.disk = None
 
     def evaluate(self, spec: dict) -> dict:
         """Proxy-train `spec` from the fixed init; returns proxy PSNR, latency (ms per input MP), final loss."""
@@ -146,22 +192,75 @@ def read_references(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print):
-    """The distillation teacher from the zoo, with a clear message when it is not trained yet."""
+def pinned_teacher_path(task: str, study: str, zoo_dir: str | Path) -> Path:
+    """zoo/<task>/<study>.teacher.safetensors: the teacher weights every trial of the study distils from."""
+    return Path(zoo_dir) / task / f"{study}.teacher.safetensors"
+
+
+def tensors_digest(tensors: dict) -> str:
+    h = hashlib.sha1()
+    for key in sorted(tensors):
+        h.update(key.encode())
+        h.update(tensors[key].detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print, pin: Path | None = None):
+    """(teacher module, info) — the study's pinned teacher when `pin` exists; otherwise the zoo model `name`
+    (snapshotted to `pin` when given). A clear message when the heavy is not trained yet."""
     import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
 
     from searched_models import zoo
+    from searched_models.spec import build
 
-    try:
-        teacher, card = zoo.load(task, name, Path(zoo_dir))
-    except SettingError as error:
-        raise SettingError(f"--teacher {name}: {error} The {task} heavy original has to be trained first "
-                           f"(pixelnas train --task {task} --name <heavy spec> --role heavy …), or search without "
-                           f"--teacher.") from None
-    training = card.get("training", {})
-    if training.get("status") != "done":
-        log(f"note: teacher {card['name']} is still training ({training.get('steps_done')}/{training.get('steps')} "
-            f"steps); distilling from its latest checkpoint")
+    if pin is not None and pin.exists():
+        with safe_open(str(pin), "pt") as f:
+            info = json.loads(f.metadata()["teacher"])
+        teacher = build(info["spec"])
+        teacher.load_state_dict(zoo.model_state(load_file(str(pin))))
+        teacher.eval()
+        log(f"teacher: {info['name']} at step {info['steps_done']}, pinned for this study in {pin.name}")
+    else:
+        try:
+            teacher, card = zoo.load(task, name, Path(zoo_dir))
+        except SettingError as error:
+            raise SettingError(f"--teacher {name}: {error} The {task} heavy original has to be trained first "
+                               f"(pixelnas train --task {task} --name <heavy spec> --role heavy …), or search without "
+                               f"--teacher.") from None
+        training = card.get("training", {})
+        state = {f"model.{k}": v.detach().float().contiguous() for k, v in teacher.state_dict().items()}
+        info = {"name": card["name"], "steps_done": training.get("steps_done"), "steps": training.get("steps"),
+                "spec": card["spec"], "digest": tensors_digest(state)}
+        if training.get("status") != "done":
+            log(f"note: teacher {card['name']} is still training ({training.get('steps_done')}/"
+                f"{training.get('steps')} steps); distilling from its latest checkpoint"
+                + (f", pinned for this study in {pin.name}" if pin is not None else ""))
+        if pin is not None:
+            pin.parent.mkdir(parents=True, exist_ok=True)
+            tmp = pin.with_suffix(".tmp")
+            save_file(state, str(tmp), metadata={"teacher": json.dumps(info)})
+            tmp.replace(pin)
+    info.setdefault("digest", tensors_digest({f"model.{k}": v for k, v in teacher.state_dict().items()}))
     for p in teacher.parameters():
         p.requires_grad_(False)
-    return teacher.to(memory_format=torch.channels_last)
+    return teacher.to(memory_format=torch.channels_last), info
+
+
+def default_cache_root() -> Path:
+    return Path(os.environ.get("PIXELNAS_CACHE") or Path.home() / ".cache" / "pixelnas")
+
+
+def batch_cache_dir(cfg: SearchConfig, patch: int, teacher_info: dict | None) -> Path | None:
+    """<cache root>/proxy-<key>: the key hashes everything the batches and teacher outputs depend on (task, the
+    training files' names and sizes, patch, batch, data seed, teacher weights); None when disabled."""
+    root = cfg.cache_dir
+    if root == "":
+        return None
+    files = sorted((str(p.relative_to(cfg.images)), p.stat().st_size) for p in Path(cfg.images).rglob("*")
+                   if p.is_file())
+    key = {"task": cfg.task, "files": files, "patch": patch, "batch": cfg.batch, "seed": cfg.seed_data,
+           "teacher": teacher_info and teacher_info["digest"], "format": 1}
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(root or default_cache_root()) / f"proxy-{cfg.task}-{digest}"

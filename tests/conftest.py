@@ -1,4 +1,5 @@
 import os
+import tempfile
 import sys
 from pathlib import Path
 
@@ -7,6 +8,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# the search's on-disk batch cache: a folder of this test session's, not the user's ~/.cache/pixelnas
+os.environ["PIXELNAS_CACHE"] = tempfile.mkdtemp(prefix="pixelnas-test-cache-")
 
 
 @pytest.fixture(scope="session")

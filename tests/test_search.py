@@ -128,7 +128,9 @@ def write_heavy_card(zoo_dir, psnr=31.0):
     return cost.macs_per_pixel
 
 
-def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys):
+def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys, monkeypatch):
+    cache_root = tmp_path / "cache"
+    monkeypatch.setenv("PIXELNAS_CACHE", str(cache_root))
     zoo_dir, spec_dir = tmp_path / "zoo", tmp_path / "specs"
     heavy_macs = write_heavy_card(zoo_dir)
     ratio = 3000.0 / heavy_macs
@@ -190,6 +192,20 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys)
     assert [t.state.name for t in trials_of(url, "distil")] == ["COMPLETE"]
     distilled = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl", study="distil")
     assert [r["status"] for r in distilled] == ["complete"] and distilled[0]["proxy_psnr"] > 10
+    assert distilled[0]["teacher_steps"] == 2
+    # the study's teacher is pinned: with the zoo's heavy gone (or retrained), a resumed run distils from the
+    # snapshot, and the proxy's batches come back from the disk cache
+    assert (zoo_dir / "sr_x2" / "distil.teacher.safetensors").exists()
+    cached = sorted(p.name for p in cache_root.glob("proxy-sr_x2-*/*.safetensors"))
+    assert "0.safetensors" in cached and "2.safetensors" in cached
+    zoo.weights_path("sr_x2", "teacher", zoo_dir).unlink()
+    capsys.readouterr()
+    assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "2", "--study",
+                                   "distil", "--teacher", "heavy", "--no-peers", "--storage", url)) == 0
+    assert "pinned for this study in distil.teacher.safetensors" in capsys.readouterr().out
+    again = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl", study="distil")
+    assert [r["teacher_steps"] for r in again] == [2, 2]
+    assert sorted(p.name for p in cache_root.glob("proxy-sr_x2-*/*.safetensors")) == cached
 
 
 def trials_of(storage, study="pixelnas-sr_x2"):
