@@ -56,7 +56,11 @@ def spec_cost(spec: dict) -> Cost:
             params += channels
 
     c = s["stem"]["channels"]
-    add_conv(s["in_channels"] * u * u, c, s["stem"]["kernel"])
+    body_in, body_out = (1, 1) if s["luma"] else (s["in_channels"], s["out_channels"])
+    if s["luma"]:                           # Y' = BT.601 weights · RGB, a fixed 1×1 conv at input resolution
+        macs += 3
+        acts += 3 + 1
+    add_conv(body_in * u * u, c, s["stem"]["kernel"])
     add_prelu(s["stem"]["act"], c)
     skips = []
     for block in expand_blocks(s["blocks"]):
@@ -98,7 +102,7 @@ def spec_cost(spec: dict) -> Cost:
             add_prelu(act, cout)
         c = cout
     r = u * s["scale"]
-    add_conv(c, s["out_channels"] * r * r, s["tail"]["kernel"])
+    add_conv(c, body_out * r * r, s["tail"]["kernel"])
     return Cost(macs_per_pixel=macs, macs_per_image=image_macs, params=int(params), activations_per_pixel=acts)
 
 

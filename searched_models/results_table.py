@@ -31,6 +31,8 @@ def trained(row: dict) -> str:
     done, steps = row.get("steps_done"), row.get("steps")
     if done is None:
         return "–"
+    if steps is None:
+        return f"{done}"
     return f"{done}" if row.get("training_status") == "done" or done == steps else f"{done}/{steps} ⚠"
 
 

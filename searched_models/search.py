@@ -91,8 +91,9 @@ class SearchConfig:
         return 0    # batches, initial weights and validation noise are the same for every trial and worker
 
 
-def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print):
-    """Create the study (enqueueing the peers) or join the existing one after checking its settings."""
+def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print, teacher: dict | None = None):
+    """Create the study (enqueueing the peers) or join the existing one after checking its settings and that this
+    run distils from the study's own teacher (`teacher`: the proxy's teacher info with its weights' digest)."""
     import optuna
 
     quiet_optuna()
@@ -103,8 +104,10 @@ def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print):
         created = True
     except optuna.exceptions.DuplicatedStudyError:
         study, created = optuna.load_study(study_name=study_name, storage=backend), False
+    pinned = {k: teacher[k] for k in ("name", "steps_done", "digest")} if teacher else None
     if created:
         study.set_user_attr("settings", cfg.settings())
+        study.set_user_attr("teacher", pinned)
         study.set_user_attr("objectives", list(OBJECTIVES))
         if cfg.peers:
             queue_peers(study, cfg, log)
@@ -116,6 +119,15 @@ def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print):
                 what = ", ".join(f"{k} {a!r} (now {b!r})" for k, (a, b) in diff.items())
                 raise SettingError(f"Study {study_name!r} in {storage} was made with other settings: {what}. "
                                    f"Use the same options, or a new --study name.")
+        stored_teacher = study.user_attrs.get("teacher")
+        if stored_teacher and pinned and stored_teacher["digest"] != pinned["digest"]:
+            raise SettingError(f"Study {study_name!r} distilled from {stored_teacher['name']} at step "
+                               f"{stored_teacher['steps_done']} (digest {stored_teacher['digest']}), but its pinned "
+                               f"teacher file now holds digest {pinned['digest']}: restore the study's "
+                               f"<study>.teacher.safetensors from git, or start a new --study.")
+        if pinned and "teacher" not in study.user_attrs:
+            log(f"note: study {study_name!r} predates teacher pinning; its earlier trials may have distilled from "
+                f"other checkpoints of {pinned['name']}")
     done = len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(cfg.seed, done, cfg.population)
     return study
@@ -229,7 +241,7 @@ def search(cfg: SearchConfig, log=print):
     study_name = cfg.study or default_study(cfg.task)
     log_path = trials_log_path(cfg.task, cfg.zoo_dir)
     proxy = Proxy(cfg, log)                                  # first: a missing teacher or folder fails fast
-    study = open_study(cfg, storage, study_name, log)
+    study = open_study(cfg, storage, study_name, log, teacher=proxy.teacher_info)
     me = worker_id()
     heavy = heavy_card(cfg.task, cfg.zoo_dir)
     heavy_macs = float(heavy["macs_per_input_pixel"]) if heavy and heavy.get("macs_per_input_pixel") else None

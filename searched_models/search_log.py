@@ -35,7 +35,7 @@ def describe(spec: dict) -> str:
         if b["type"] not in ("down", "up"):
             text += f"k{b['kernel']}"
         parts.append(text + (f"×{b['repeat']}" if b.get("repeat", 1) > 1 else ""))
-    res = {1: "", 2: "½res ", 4: "¼res "}[spec.get("unshuffle", 1)]
+    res = {1: "", 2: "½res ", 4: "¼res "}[spec.get("unshuffle", 1)] + ("Y " if spec.get("luma") else "")
     return f"{res}stem{spec['stem']['channels']} " + " ".join(parts)
 
 

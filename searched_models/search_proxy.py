@@ -74,6 +74,7 @@ class Proxy:
             t = teacher_output(tcfg, self.teacher, x) if self.teacher is not None else None
             item = (x, y, t)
             self._to_disk(step, item)
+        item = same_layout(*item)
         size = sum(a.numel() * a.element_size() for a in item if a is not None)
         if self.cache_bytes + size <= self.cfg.cache_mb * 1e6:
             self.cache[step] = item
@@ -81,7 +82,6 @@ class Proxy:
         return item
 
     def _from_disk(self, step: int) -> tuple | None:
-        import torch
         from safetensors.torch import load_file
 
         path = self.disk / f"{step}.safetensors" if self.disk else None
@@ -89,24 +89,26 @@ class Proxy:
             return None
         try:
             d = load_file(str(path))
+            return d["x"], d["y"], d.get("t")
         except Exception:  # noqa: BLE001 - a torn or foreign file: recompute it
             return None
-        return d["x"].contiguous(memory_format=torch.channels_last), d["y"], d.get("t")
 
     def _to_disk(self, step: int, item: tuple) -> None:
+        from safetensors import SafetensorError
         from safetensors.torch import save_file
 
         if self.disk is None:
             return
+        tmp = self.disk / f"{step}.{os.getpid()}.tmp"
         try:
             self.disk.mkdir(parents=True, exist_ok=True)
-            tensors = {k: v.contiguous() for k, v in zip("xyt", item) if v is not None}
-            tmp = self.disk / f"{step}.{os.getpid()}.tmp"
-            save_file(tensors, str(tmp))
+            save_file({k: v.contiguous() for k, v in zip("xyt", item) if v is not None}, str(tmp))
             tmp.replace(self.disk / f"{step}.safetensors")
-        except OSError as error:                       # a full or read-only disk only costs recomputation
-            print(f"note: batch cache disabled ({error})", flush=True)
+        except (OSError, SafetensorError) as error:    # a full or read-only disk only costs recomputation
+            print(f"note: batch cache on disk disabled ({error})", flush=True)
             self.disk = None
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def evaluate(self, spec: dict) -> dict:
         """Proxy-train `spec` from the fixed init; returns proxy PSNR, latency (ms per input MP), final loss."""
@@ -192,6 +194,15 @@ def read_references(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def same_layout(x, y, t):
+    """One memory layout whether a batch was computed or read back from disk: x channels-last (as make_batch
+    gives it), y and the teacher's output plain contiguous — so a resumed trial computes bit for bit the same."""
+    import torch
+
+    return (x.contiguous(memory_format=torch.channels_last), y.contiguous(),
+            None if t is None else t.contiguous())
+
+
 def pinned_teacher_path(task: str, study: str, zoo_dir: str | Path) -> Path:
     """zoo/<task>/<study>.teacher.safetensors: the teacher weights every trial of the study distils from."""
     return Path(zoo_dir) / task / f"{study}.teacher.safetensors"
@@ -215,14 +226,7 @@ def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print, pin: Path
     from searched_models import zoo
     from searched_models.spec import build
 
-    if pin is not None and pin.exists():
-        with safe_open(str(pin), "pt") as f:
-            info = json.loads(f.metadata()["teacher"])
-        teacher = build(info["spec"])
-        teacher.load_state_dict(zoo.model_state(load_file(str(pin))))
-        teacher.eval()
-        log(f"teacher: {info['name']} at step {info['steps_done']}, pinned for this study in {pin.name}")
-    else:
+    if pin is None or not pin.exists():
         try:
             teacher, card = zoo.load(task, name, Path(zoo_dir))
         except SettingError as error:
@@ -236,13 +240,31 @@ def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print, pin: Path
         if training.get("status") != "done":
             log(f"note: teacher {card['name']} is still training ({training.get('steps_done')}/"
                 f"{training.get('steps')} steps); distilling from its latest checkpoint"
-                + (f", pinned for this study in {pin.name}" if pin is not None else ""))
-        if pin is not None:
-            pin.parent.mkdir(parents=True, exist_ok=True)
-            tmp = pin.with_suffix(".tmp")
-            save_file(state, str(tmp), metadata={"teacher": json.dumps(info)})
-            tmp.replace(pin)
-    info.setdefault("digest", tensors_digest({f"model.{k}": v for k, v in teacher.state_dict().items()}))
+                + (", pinned for this study" if pin is not None else ""))
+        if pin is None:
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            return teacher.to(memory_format=torch.channels_last), info
+        pin.parent.mkdir(parents=True, exist_ok=True)
+        tmp = pin.with_name(f"{pin.name}.{os.getpid()}.tmp")
+        save_file(state, str(tmp), metadata={"teacher": json.dumps(info)})
+        try:
+            os.link(tmp, pin)                  # publish only if no other worker pinned first; theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    try:                                       # every worker distils from the pin file itself
+        with safe_open(str(pin), "pt") as f:
+            info = json.loads(f.metadata()["teacher"])
+        teacher = build(info["spec"])
+        teacher.load_state_dict(zoo.model_state(load_file(str(pin))))
+    except Exception as error:  # noqa: BLE001 - any unreadable pin gets the same advice
+        raise SettingError(f"The study's pinned teacher {pin} cannot be used ({type(error).__name__}: {error}). "
+                           f"Restore it from git, or start a new --study.") from None
+    teacher.eval()
+    log(f"teacher: {info['name']} at step {info['steps_done']} (digest {info['digest']}), pinned for this study "
+        f"in {pin.name}")
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher.to(memory_format=torch.channels_last), info
@@ -254,13 +276,18 @@ def default_cache_root() -> Path:
 
 def batch_cache_dir(cfg: SearchConfig, patch: int, teacher_info: dict | None) -> Path | None:
     """<cache root>/proxy-<key>: the key hashes everything the batches and teacher outputs depend on (task, the
-    training files' names and sizes, patch, batch, data seed, teacher weights); None when disabled."""
+    training files' names and sizes — not their times, which a fresh copy of the data changes —, patch, batch, data
+    seed, teacher weights and spec, and the source of the modules that make the batches); None when disabled."""
     root = cfg.cache_dir
     if root == "":
         return None
     files = sorted((str(p.relative_to(cfg.images)), p.stat().st_size) for p in Path(cfg.images).rglob("*")
                    if p.is_file())
+    here = Path(__file__).resolve().parent
+    code = hashlib.sha1(b"".join(path.read_bytes() for path in (here / "tasks.py", here / "data.py",
+                                                                 here.parent / "isp" / "simulate.py")))
     key = {"task": cfg.task, "files": files, "patch": patch, "batch": cfg.batch, "seed": cfg.seed_data,
-           "teacher": teacher_info and teacher_info["digest"], "format": 1}
+           "teacher": teacher_info and [teacher_info["digest"], teacher_info["spec"]], "code": code.hexdigest(),
+           "format": 1}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return Path(root or default_cache_root()) / f"proxy-{cfg.task}-{digest}"

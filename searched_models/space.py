@@ -12,6 +12,7 @@ fixed-length chromosome — Deb et al., IEEE TEVC 2002; inactive genes are carri
 | parameter | choices | meaning |
 |---|---|---|
 | unshuffle | 1, 2, 4 | work at full, ½ or ¼ resolution |
+| luma (sr_x2, enhance) | False, True | the body sees and corrects luma only (`spec` docstring: luma networks) |
 | stem_channels/_kernel/_act | CHANNELS, 3 5, ACTIVATIONS | the first conv |
 | blocks | 1 … MAX_BLOCKS | how many body-block slots are active |
 | b{i}_type | conv dwsep residual inverted dynamic | slot i (residual keeps the current channels) |
@@ -31,7 +32,7 @@ sr_x2, the input for denoise_raw — its first 4 channels — and enhance). The 
 `searched_models/specs/<task>/` are points of this space: `params_for_spec` gives the genome of a spec.
 
 Budget: `repair` shrinks an over-budget genome deterministically (uniform width scaling, then kernels, then
-trailing blocks, U-Net levels, block types, resolution) until `budget_macs` fits; `floor_spec` is the cheapest
+trailing blocks, U-Net levels, block types, luma only, resolution) until `budget_macs` fits; `floor_spec` is the cheapest
 spec of the space, so every budget ≥ its cost is always met.
 """
 from __future__ import annotations
@@ -63,6 +64,7 @@ TASK_IO = {
                     "residual_channels": 4},
     "enhance": {"in_channels": 3, "out_channels": 3, "scale": 1, "global_residual": "input", "residual_channels": 3},
 }
+LUMA_TASKS = ("sr_x2", "enhance")      # RGB → RGB tasks, where a luma-only network is a point of the space
 
 
 def task_io(task: str) -> dict:
@@ -78,6 +80,7 @@ def sample_params(trial, task: str) -> dict:
     task_io(task)
     p = {
         "unshuffle": trial.suggest_categorical("unshuffle", UNSHUFFLES),
+        **({"luma": trial.suggest_categorical("luma", (False, True))} if task in LUMA_TASKS else {}),
         "stem_channels": trial.suggest_categorical("stem_channels", CHANNELS),
         "stem_kernel": trial.suggest_categorical("stem_kernel", STEM_KERNELS),
         "stem_act": trial.suggest_categorical("stem_act", ACTIVATIONS),
@@ -135,7 +138,7 @@ def spec_from_params(params: dict, task: str, name: str = "searched") -> dict:
         blocks.append(block)
         c = cout
     spec = {"name": name, "task": task, **{k: io[k] for k in ("in_channels", "out_channels", "scale")},
-            "unshuffle": p["unshuffle"],
+            "unshuffle": p["unshuffle"], "luma": bool(p.get("luma", False)),
             "stem": {"channels": p["stem_channels"], "kernel": p["stem_kernel"], "act": p["stem_act"]},
             "blocks": fold_repeats(blocks),
             "body_skip": bool(p["body_skip"]) and c == p["stem_channels"],
@@ -180,7 +183,7 @@ def canonical(spec: dict) -> dict:
             out["res_scale"] = block["res_scale"]
         blocks.append(out)
         c = cout
-    keys = ("task", "in_channels", "out_channels", "scale", "unshuffle", "stem", "tail", "global_residual",
+    keys = ("task", "in_channels", "out_channels", "scale", "unshuffle", "luma", "stem", "tail", "global_residual",
             "residual_channels")
     result = {k: copy.deepcopy(s[k]) for k in keys}
     result["blocks"] = fold_repeats(blocks)
@@ -200,11 +203,12 @@ def params_for_spec(spec: dict, task: str) -> dict:
     for key in ("in_channels", "out_channels", "scale", "global_residual", "residual_channels"):
         need(s[key] == io[key], f"{key} is {s[key]!r}, the task fixes {io[key]!r}")
     need(s["unshuffle"] in UNSHUFFLES, f"unshuffle {s['unshuffle']} not in {UNSHUFFLES}")
+    need(not s["luma"] or task in LUMA_TASKS, f"luma networks are searched for {', '.join(LUMA_TASKS)} only")
     need(s["stem"]["channels"] in CHANNELS, f"stem channels {s['stem']['channels']} not in {CHANNELS}")
     need(s["stem"]["kernel"] in STEM_KERNELS, f"stem kernel {s['stem']['kernel']} not in {STEM_KERNELS}")
     need(s["tail"]["kernel"] in TAIL_KERNELS, f"tail kernel {s['tail']['kernel']} not in {TAIL_KERNELS}")
-    p = {"unshuffle": s["unshuffle"], "stem_channels": s["stem"]["channels"], "stem_kernel": s["stem"]["kernel"],
-         "stem_act": s["stem"]["act"]}
+    p = {"unshuffle": s["unshuffle"], **({"luma": s["luma"]} if task in LUMA_TASKS else {}),
+         "stem_channels": s["stem"]["channels"], "stem_kernel": s["stem"]["kernel"], "stem_act": s["stem"]["act"]}
     body, downs, ups, down_channels = [], [], [], []
     for block in expand_blocks(s["blocks"]):
         if block["type"] in ("down", "up"):
@@ -287,7 +291,10 @@ def _shrink_steps(p: dict):
         q[f"b{i}_type"] = "conv"
     yield "types=conv", q
     p = q
-    for u in UNSHUFFLES:                                     # 6. lower resolution
+    if "luma" in p and not p["luma"]:                        # 6. luma only (where the task allows it)
+        p = {**p, "luma": True}
+        yield "luma", p
+    for u in UNSHUFFLES:                                     # 7. lower resolution
         if u > p["unshuffle"]:
             p = {**p, "unshuffle": u}
             yield f"unshuffle={u}", p
@@ -313,8 +320,9 @@ def repair(params: dict, task: str, max_macs: float | None) -> tuple[dict, list[
 
 
 def floor_spec(task: str) -> dict:
-    """The cheapest spec of the space: ¼ resolution, 8-channel 3×3 stem, one 8-channel 1×1 conv, 1×1 tail."""
-    p = params_for_spec({**task_io(task), "task": task, "unshuffle": max(UNSHUFFLES),
+    """The cheapest spec of the space: ¼ resolution, 8-channel 3×3 stem, one 8-channel 1×1 conv, 1×1 tail (luma
+    only where the task allows it)."""
+    p = params_for_spec({**task_io(task), "task": task, "unshuffle": max(UNSHUFFLES), "luma": task in LUMA_TASKS,
                          "stem": {"channels": CHANNELS[0], "kernel": STEM_KERNELS[0], "act": "relu"},
                          "blocks": [{"type": "conv", "channels": CHANNELS[0], "kernel": KERNELS[0]}],
                          "tail": {"kernel": TAIL_KERNELS[0]}}, task)

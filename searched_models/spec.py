@@ -9,7 +9,15 @@ A spec is a plain dict (stored as JSON in each zoo card):
      "body_skip": true,                               # EDSR long skip from stem output to body output
      "tail": {"kernel": 3},                           # conv to out·r² channels + pixel shuffle by r = unshuffle·scale
      "global_residual": "bicubic" | "input" | "none", # add the (upsampled) input to the output
-     "residual_channels": 3}                          # how many leading input channels the residual uses
+     "residual_channels": 3,                          # how many leading input channels the residual uses
+     "luma": false}                                   # true: the net sees only luma and corrects only luma
+
+Luma networks (`"luma": true`, RGB in and out with a global residual): the body sees Y' = BT.601 luma of the input
+(one channel, a fixed 1×1 convolution: 3 MACs per pixel) and its single output channel is added to R', G' and B'
+alike, which changes Y' and leaves Cb and Cr as the residual has them. This is how FSRCNN, ESPCN and ECBSR
+super-resolve (the Y channel by the network, chroma by bicubic — Dong et al. ECCV 2016, Shi et al. CVPR 2016,
+Zhang et al. ACM MM 2021), and exactly what the enhancement reference changes (`isp.stages.enhance`: a luma edit
+added to every channel).
 
 Block types (each may carry "repeat"): conv, dwsep (depthwise-separable, MobileNet), residual (EDSR block,
 Lim et al. 2017), inverted (MobileNetV2 inverted bottleneck, Sandler et al. 2018; "expand"), dynamic
@@ -31,6 +39,7 @@ from isp.errors import InputError
 BLOCK_TYPES = ("conv", "dwsep", "residual", "inverted", "dynamic", "down", "up")
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "silu", "tanh", "none")
 RESIDUALS = ("bicubic", "input", "none")
+LUMA_BT601 = (0.299, 0.587, 0.114)        # ITU-R BT.601 luma weights (sum to 1), as isp.stages.enhance
 
 
 class SpecError(InputError):
@@ -169,6 +178,10 @@ def normalise_spec(spec: dict) -> dict:
     s["tail"].setdefault("kernel", 3)
     s.setdefault("global_residual", "none")
     s.setdefault("residual_channels", s["out_channels"])
+    s["luma"] = bool(s.get("luma", False))
+    if s["luma"] and not (s["in_channels"] == s["out_channels"] == s["residual_channels"] == 3
+                          and s["global_residual"] != "none"):
+        raise SpecError("a luma network needs 3 input and output channels, residual_channels 3 and a global residual")
     if s["unshuffle"] not in (1, 2, 4):
         raise SpecError("unshuffle must be 1, 2 or 4")
     if s["global_residual"] not in RESIDUALS:
@@ -199,7 +212,9 @@ class SpecNet(nn.Module):
         u = s["unshuffle"]
         self.unshuffle = nn.PixelUnshuffle(u) if u > 1 else nn.Identity()
         c = s["stem"]["channels"]
-        self.stem = ConvBlock(s["in_channels"] * u * u, c, s["stem"]["kernel"], s["stem"]["act"])
+        self.register_buffer("luma_weight", torch.tensor(LUMA_BT601).reshape(1, 3, 1, 1), persistent=False)
+        body_in, body_out = (1, 1) if s["luma"] else (s["in_channels"], s["out_channels"])
+        self.stem = ConvBlock(body_in * u * u, c, s["stem"]["kernel"], s["stem"]["act"])
         self.blocks = nn.ModuleList()
         self.block_kinds = []
         skip_channels = []
@@ -228,7 +243,7 @@ class SpecNet(nn.Module):
             self.block_kinds.append(kind)
             c = cout
         r = u * s["scale"]
-        self.tail = nn.Sequential(conv(c, s["out_channels"] * r * r, s["tail"]["kernel"]),
+        self.tail = nn.Sequential(conv(c, body_out * r * r, s["tail"]["kernel"]),
                                   nn.PixelShuffle(r) if r > 1 else nn.Identity())
         self.body_channels_match = c == s["stem"]["channels"]
         self.initialise()
@@ -256,7 +271,8 @@ class SpecNet(nn.Module):
 
     def forward(self, x):
         s = self.spec
-        head = self.stem(self.unshuffle(x))
+        body_in = F.conv2d(x[:, :3], self.luma_weight) if s["luma"] else x
+        head = self.stem(self.unshuffle(body_in))
         y = head
         skips = []
         for kind, block in zip(self.block_kinds, self.blocks):
@@ -267,7 +283,7 @@ class SpecNet(nn.Module):
                 y = y + skips.pop()
         if s["body_skip"] and self.body_channels_match:
             y = y + head
-        out = self.tail(y)
+        out = self.tail(y)               # N×1×H×W for a luma net: broadcast onto R', G', B' by the residual add
         residual = x[:, : s["residual_channels"]]
         if s["global_residual"] == "bicubic":
             out = out + F.interpolate(residual, scale_factor=s["scale"], mode="bicubic", align_corners=False)

@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import tempfile
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 # the search's on-disk batch cache: a folder of this test session's, not the user's ~/.cache/pixelnas
 os.environ["PIXELNAS_CACHE"] = tempfile.mkdtemp(prefix="pixelnas-test-cache-")
+atexit.register(shutil.rmtree, os.environ["PIXELNAS_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

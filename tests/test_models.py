@@ -280,3 +280,38 @@ def test_a_candidate_never_stands_in_for_the_registered_searched_model(tmp_path)
     train_parser = cli.build_parser()._subparsers._group_actions[0].choices["train"]
     role_choices = next(a.choices for a in train_parser._actions if a.dest == "role")
     assert list(role_choices) == list(zoo.ROLES)
+
+
+LUMA_SR = {"name": "luma_sr", "task": "sr_x2", "in_channels": 3, "out_channels": 3, "scale": 2, "unshuffle": 2,
+           "luma": True, "stem": {"channels": 12, "act": "prelu"},
+           "blocks": [{"type": "conv", "channels": 16}, {"type": "dynamic", "channels": 16, "experts": 2}],
+           "global_residual": "bicubic", "residual_channels": 3}
+
+
+def test_a_luma_network_changes_only_luma_and_its_macs_match():
+    from isp.stages.enhance import LUMA_BT601
+
+    torch.manual_seed(0)
+    model = build(LUMA_SR).eval()
+    torch.nn.init.normal_(model.tail[0].weight, std=0.1)   # a fresh tail is zero: make the network part count
+    x = torch.rand(2, 3, 20, 28)
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (2, 3, 40, 56) and model.stem[0].in_channels == 4 and model.tail[0].out_channels == 16
+    bicubic = torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
+    delta = (y - bicubic).numpy()
+    assert np.abs(delta).max() > 0.01                                     # it does change the image …
+    assert np.allclose(delta[:, 0], delta[:, 1], atol=1e-6) and np.allclose(delta[:, 0], delta[:, 2], atol=1e-6)
+    luma_change = np.tensordot(LUMA_BT601, delta, axes=([0], [1]))         # … by the same amount in R', G', B',
+    assert np.allclose(luma_change, delta[:, 0], atol=1e-5)               # i.e. in Y' alone (Cb, Cr untouched)
+    cost = spec_cost(LUMA_SR)
+    assert counted_macs(model, x) == pytest.approx(2 * cost.macs(20, 28), rel=1e-9)
+    assert cost.params == sum(p.numel() for p in model.parameters())
+    assert "luma_weight" not in model.state_dict()                        # a constant, not a weight to ship
+    rgb = spec_cost({**LUMA_SR, "luma": False})
+    assert cost.macs_per_pixel < rgb.macs_per_pixel
+
+
+def test_luma_needs_rgb_in_and_out_with_a_residual():
+    with pytest.raises(SpecError, match="luma network"):
+        build({**EVERY_BLOCK, "luma": True})

@@ -89,7 +89,7 @@ def test_repair_bottoms_out_at_the_floor_and_refuses_lower_budgets():
     fixed, moves = space.repair(biggest, task, space.budget_macs(floor))
     assert space.canonical(space.spec_from_params(fixed, task)) == space.canonical(floor)
     assert [m.split("=")[0].split("×")[0].split("≤")[0] for m in moves] == \
-        ["width", "kernels", "blocks", "types", "unshuffle"]
+        ["width", "kernels", "blocks", "types", "luma", "unshuffle"]
     with pytest.raises(SpecError, match="cheapest"):
         space.repair(biggest, task, space.budget_macs(floor) - 1)
     with pytest.raises(search.SettingError, match="below the cheapest"):
@@ -206,6 +206,12 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     again = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl", study="distil")
     assert [r["teacher_steps"] for r in again] == [2, 2]
     assert sorted(p.name for p in cache_root.glob("proxy-sr_x2-*/*.safetensors")) == cached
+    # a lost pin is not silently replaced by another checkpoint of the heavy
+    (zoo_dir / "sr_x2" / "distil.teacher.safetensors").unlink()
+    train(TrainConfig(name="teacher", spec=records[0]["spec"], role="heavy", zoo_dir=str(zoo_dir), seed=1, **common))
+    assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "3", "--study",
+                                   "distil", "--teacher", "heavy", "--no-peers", "--storage", url)) == 2
+    assert "restore the study's" in capsys.readouterr().err
 
 
 def trials_of(storage, study="pixelnas-sr_x2"):
@@ -324,3 +330,14 @@ def test_registered_cards_name_a_journal_inside_the_repo_by_a_relative_path():
     assert _portable(str(root / "searched_models" / "zoo" / "sr_x2" / "search.journal")) == \
         "searched_models/zoo/sr_x2/search.journal"
     assert _portable("sqlite:///elsewhere.db") == "sqlite:///elsewhere.db"
+
+
+def test_the_luma_gene_is_searched_for_rgb_tasks_only():
+    for task in ("sr_x2", "enhance", "denoise_raw"):
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+        params = space.sample_params(trial, task)
+        assert ("luma" in params) == (task in space.LUMA_TASKS)
+    spec = {**zoo.named_spec("sr_x2", "espcn"), "luma": True}
+    params = space.params_for_spec(spec, "sr_x2")
+    assert params["luma"] is True and space.spec_from_params(params, "sr_x2")["luma"] is True
+    assert space.budget_macs(space.floor_spec("sr_x2")) < space.budget_macs({**space.floor_spec("sr_x2"), "luma": False})
