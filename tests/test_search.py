@@ -21,7 +21,7 @@ from searched_models.spec import SpecError, build, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGETS = {"sr_x2": 3000.0, "denoise_raw": 2000.0, "enhance": 1500.0}     # MACs per input pixel (floors ≈ 300–600)
-PEERS = [("sr_x2", "fsrcnn"), ("sr_x2", "espcn"), ("denoise_raw", "dncnn_small"), ("denoise_raw", "pmrid_small"),
+PEERS = [("sr_x2", "fsrcnn"), ("sr_x2", "espcn"), ("sr_x2", "fsrcnn_y"), ("sr_x2", "espcn_y"), ("denoise_raw", "dncnn_small"), ("denoise_raw", "pmrid_small"),
          ("enhance", "resnet_small")]
 TINY = ["--proxy-steps", "3", "--batch", "2", "--patch", "16", "--val-limit", "2", "--val-crop", "64",
         "--threads", "1", "--population", "4", "--latency-size", "64"]
@@ -142,7 +142,7 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     assert out.count("] trial ") == 3                                         # one line per finished trial
     records = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl")
     assert [r["number"] for r in records] == [0, 1, 2] and {r["status"] for r in records} == {"complete"}
-    assert [r["peer"] for r in records] == ["espcn", None, "fsrcnn"]           # peers first, same proxy treatment
+    assert [r["peer"] for r in records] == ["espcn", None, "espcn_y"]          # peers first, same proxy treatment
     assert records[1]["seed_from"] == "espcn" and records[1]["repair"]          # then its repaired seed
     for r in records:
         assert set(r) >= {"spec", "macs_per_input_pixel", "macs_per_input_mp", "params", "latency_ms_per_mp",
