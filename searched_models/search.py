@@ -317,7 +317,7 @@ def add_command(sub) -> None:
     p = sub.add_parser("search", help="hardware-aware architecture search (Optuna NSGA-II) for a task",
                        description="Search the PixelNAS space for networks on the PSNR/MACs Pareto front under a MAC "
                                    "budget. --trials N runs until the study has N finished trials (reruns resume, "
-                                   "several workers can share one --storage). --report draws zoo/<task>/pareto.png; "
+                                   "several workers can share one --storage). --report draws zoo/<task>/pareto[-<study>].png; "
                                    "--register TRIAL --as NAME writes specs/<task>/NAME.json for `pixelnas train`.")
     p.add_argument("--task", required=True, choices=TASKS)
     budget = p.add_mutually_exclusive_group()

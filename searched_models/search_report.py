@@ -1,4 +1,4 @@
-"""Reading a search: the Pareto table, the Pareto-front PNG `zoo/<task>/pareto.png` (peers and the heavy marked),
+"""Reading a search: the Pareto table, the Pareto-front PNG `zoo/<task>/pareto[-<study>].png` (peers and the heavy marked),
 registering a trial's spec as `specs/<task>/<name>.json` for `pixelnas train --spec … --role searched`, and the
 app's Search tab data (trials log → completed trials, table rows, figure, a spec's blocks).
 
@@ -16,7 +16,7 @@ from isp.errors import SettingError
 from searched_models.cost import spec_cost
 from searched_models.search_budget import heavy_card
 from searched_models.search_log import ZOO_DIR, describe, pareto, read_trials_jsonl, spec_key, study_records
-from searched_models.search_storage import load_study
+from searched_models.search_storage import default_study, load_study
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"   # = searched_models.zoo.SPEC_DIR
 
@@ -64,8 +64,14 @@ def draw_pareto(records: list[dict], heavy: dict | None, max_macs: float | None,
     return path
 
 
+def pareto_png_path(task: str, study_name: str, zoo_dir: str | Path = ZOO_DIR) -> Path:
+    """zoo/<task>/pareto.png for the task's default study, zoo/<task>/pareto-<study>.png for any other."""
+    name = "pareto.png" if study_name == default_study(task) else f"pareto-{study_name}.png"
+    return Path(zoo_dir) / task / name
+
+
 def report(task: str, storage: str, study_name: str, zoo_dir: str | Path = ZOO_DIR) -> tuple[str, Path]:
-    """Draw zoo/<task>/pareto.png and return (Pareto table, png path)."""
+    """Draw the study's Pareto PNG (`pareto_png_path`) and return (Pareto table, png path)."""
     study = load_study(storage, study_name)
     records = study_records(study)
     if not records:
@@ -77,7 +83,7 @@ def report(task: str, storage: str, study_name: str, zoo_dir: str | Path = ZOO_D
     settings = study.user_attrs.get("settings", {})
     title = (f"{task}: {study_name}, {len(records)} trials, proxy {settings.get('proxy_steps')} steps"
              + (f", teacher {settings['teacher']}" if settings.get("teacher") else ""))
-    png = draw_pareto(records, heavy, settings.get("max_macs"), Path(zoo_dir) / task / "pareto.png", title, refs,
+    png = draw_pareto(records, heavy, settings.get("max_macs"), pareto_png_path(task, study_name, zoo_dir), title, refs,
                       task)
     return pareto_table(records, heavy), png
 
