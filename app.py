@@ -233,8 +233,13 @@ def trials_path(task: str, zoo_dir=None) -> Path:
     return Path(zoo_dir or zoo.ZOO_DIR) / task / "search_trials.jsonl"
 
 
-def search_view(task: str, zoo_dir=None):
-    trials, others = search_report.load_trials(trials_path(task, zoo_dir))
+def search_view(task: str, study: str | None = None, zoo_dir=None):
+    """The Search tab for one study of a task (default: the newest): studies differ in their proxy training, so
+    their PSNRs are never drawn on one axis or merged into one front."""
+    every, others = search_report.load_trials(trials_path(task, zoo_dir))
+    studies = search_report.studies_newest_first(every)
+    study = study if study in studies else (studies[0] if studies else None)
+    trials = [t for t in every if str(t.get("study")) == study]
     cards = zoo_cards(task, zoo_dir)
     refs = search_report.references(task, zoo_dir)
     # zoo models sit on the trials' PSNR scale only when scored on the same validation crops (the heavy, by the
@@ -264,11 +269,14 @@ def search_view(task: str, zoo_dir=None):
             (f" holds {others} unfinished or failed trial(s))." if others else " is missing or empty).")
     else:
         front = search_report.front_keys(trials)
-        studies = len({search_report.trial_key(t)[0] for t in trials})
-        status = (f"**{len(trials)}** completed trials for **{task}**"
-                  + (f" in {studies} studies" if studies > 1 else "")
+        steps = {t.get("proxy_steps") for t in trials} - {None}
+        status = (f"**{len(trials)}** completed trials for **{task}** in study **{study}**"
+                  + (f" (proxy: {', '.join(str(s) for s in sorted(steps))} training steps per trial)" if steps else "")
                   + f", **{len(front)}** on the Pareto front (within the MAC budget)"
-                  + (f"; {others} failed, diverged or unfinished trial(s) not shown." if others else "."))
+                  + (f"; {others} failed, diverged or unfinished trial(s) of the task's log not shown." if others
+                     else ".")
+                  + (f" Other studies of this task (choose above; their proxies differ, so they are not drawn "
+                     f"together): {', '.join(s for s in studies if s != study)}." if len(studies) > 1 else ""))
     if task == "denoise_raw":
         status += " MACs per MP are per *packed* megapixel (one packed pixel = 4 sensor pixels)."
     if searched is None:
@@ -278,7 +286,7 @@ def search_view(task: str, zoo_dir=None):
     title = f"Blocks of {shown.get('role')} model **{shown['name']}** ({shown.get('params', '?')} params)" if shown \
         else "No model to show."
     return figure, status, _table(search_report.trial_rows(trials, task)), _table(zoo_rows), title, \
-        _table(blocks), trials
+        _table(blocks), trials, gr.update(choices=studies, value=study)
 
 
 def select_trial(trials, table, evt: gr.SelectData):
@@ -389,6 +397,7 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
         with gr.Tab("Search"):
             with gr.Row():
                 task = gr.Dropdown(list(LEARNED_STAGES), value="sr_x2", label="Task", scale=1)
+                study = gr.Dropdown([], label="Study (newest first)", scale=1)
                 refresh = gr.Button("Reload logs", scale=0)
             search_status = gr.Markdown()
             plot = gr.Plot(label="Pareto front (quality vs MACs, log scale)")
@@ -402,11 +411,13 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
             blocks_title = gr.Markdown()
             blocks_table = gr.Dataframe(label="Blocks", interactive=False)
             trials_state = gr.State([], time_to_live=STATE_TTL_S)
-            outputs = [plot, search_status, trials_table, zoo_table, blocks_title, blocks_table, trials_state]
-            view = lambda t: search_view(t, zoo_dir)  # noqa: E731
-            task.change(view, [task], outputs, api_visibility="private")
-            refresh.click(view, [task], outputs, api_visibility="private")
-            demo.load(view, [task], outputs, api_visibility="private")
+            outputs = [plot, search_status, trials_table, zoo_table, blocks_title, blocks_table, trials_state, study]
+            newest = lambda t: search_view(t, None, zoo_dir)  # noqa: E731
+            chosen = lambda t, s: search_view(t, s, zoo_dir)  # noqa: E731
+            task.change(newest, [task], outputs, api_visibility="private")
+            study.input(chosen, [task, study], outputs, api_visibility="private")
+            refresh.click(chosen, [task, study], outputs, api_visibility="private")
+            demo.load(newest, [task], outputs, api_visibility="private")
             trials_table.select(select_trial, [trials_state, trials_table], [spec_view], api_visibility="private")
         with gr.Tab("Benchmark"):
             gr.Markdown("Runs the whole pipeline on each photo once per task, changing only that task's stage "

@@ -197,6 +197,15 @@ def load_trials(path: str | Path) -> tuple[list[dict], int]:
     return done, len(records) - len(done)
 
 
+def studies_newest_first(trials: list[dict]) -> list[str]:
+    """The studies of a trials log, the one with the most recent record first."""
+    last: dict[str, float] = {}
+    for t in trials:
+        key = str(t.get("study"))
+        last[key] = max(last.get(key, 0.0), float(t.get("time") or 0.0))
+    return sorted(last, key=lambda s: -last[s])
+
+
 def _readable(spec: dict) -> bool:
     try:
         spec_key(spec)

@@ -385,3 +385,24 @@ def test_energy_estimates_keep_four_significant_figures():
     assert compare_scores.significant(0.0012345678) == 0.001235
     assert compare_scores.significant(12345.6) == 12350.0
     assert compare_scores.significant(0.0) == 0.0
+
+
+def test_search_view_shows_one_study_at_a_time_newest_first(tmp_path):
+    """Studies with different proxies are never merged into one front."""
+    spec = {"name": "t", "task": "sr_x2", "in_channels": 3, "out_channels": 3, "scale": 2,
+            "stem": {"channels": 8}, "blocks": [{"type": "conv", "channels": 8}], "global_residual": "bicubic"}
+    (tmp_path / "sr_x2").mkdir()
+
+    def record(study, number, psnr, macs, time_):
+        return {"study": study, "number": number, "status": "complete", "spec": spec, "proxy_psnr": psnr,
+                "macs_per_input_mp": macs, "macs_per_input_pixel": macs / 1e6, "params": 100, "feasible": True,
+                "latency_ms_per_mp": 10.0, "proxy_steps": 400 if study == "old" else 1000, "time": time_}
+
+    lines = [record("old", 0, 27.0, 2e9, 1.0), record("old", 1, 27.5, 4e9, 2.0), record("new", 0, 28.4, 3e9, 3.0)]
+    (tmp_path / "sr_x2" / "search_trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    figure, status, table, *_, trials, study = app.search_view("sr_x2", zoo_dir=tmp_path)
+    assert study["value"] == "new" and study["choices"] == ["new", "old"]
+    assert [t["study"] for t in trials] == ["new"] and len(table) == 1
+    assert "study **new** (proxy: 1000 training steps" in status and "Other studies" in status and "old" in status
+    *_, trials, study = app.search_view("sr_x2", "old", zoo_dir=tmp_path)
+    assert study["value"] == "old" and sorted(t["number"] for t in trials) == [0, 1]
