@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from searched_models.spec import expand_blocks, normalise_spec
+from searched_models.spec import EDGE_FILTERS, REP_MULTIPLIER, expand_blocks, normalise_spec
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,13 @@ class Cost:
 
     macs_per_pixel: float          # per input pixel of the network (LR pixel for sr_x2, packed pixel for denoise)
     macs_per_image: float          # size-independent part (dynamic-kernel routing and mixing)
-    params: int
+    params: int                    # stored parameters (what the .safetensors file holds)
     activations_per_pixel: float   # elements read + written by all layers, per input pixel
+    deployed_params: int = -1      # parameters of the network as it runs (rep blocks merged); -1: = params
+
+    def __post_init__(self):
+        if self.deployed_params < 0:
+            object.__setattr__(self, "deployed_params", self.params)
 
     def macs(self, height: int, width: int) -> float:
         return self.macs_per_pixel * height * width + self.macs_per_image
@@ -31,8 +36,8 @@ class Cost:
         return self.macs(1000, 1000)
 
     def bytes_moved(self, height: int, width: int, bytes_per_value: float = 4.0) -> float:
-        """Weights read once plus every activation read and written once, in bytes."""
-        return (self.params + self.activations_per_pixel * height * width) * bytes_per_value
+        """Weights (as deployed) read once plus every activation read and written once, in bytes."""
+        return (self.deployed_params + self.activations_per_pixel * height * width) * bytes_per_value
 
 
 def spec_cost(spec: dict) -> Cost:
@@ -41,7 +46,7 @@ def spec_cost(spec: dict) -> Cost:
     u = s["unshuffle"]
     area = 1.0 / (u * u)                    # layer pixels per input pixel
     macs = image_macs = acts = 0.0
-    params = 0
+    params = train_only = 0                 # train_only: stored parameters of re-parameterised branches
 
     def add_conv(cin, cout, k, groups=1, stride_area=1.0):
         nonlocal macs, params, acts
@@ -68,6 +73,14 @@ def spec_cost(spec: dict) -> Cost:
         cout = block.get("channels", c)
         if kind == "conv":
             add_conv(c, cout, k)
+        elif kind == "rep":                 # runs as one k×k conv (RepConv.fused); the file holds its branches
+            add_conv(c, cout, k)
+            mid = max(1, int(round(cout * REP_MULTIPLIER)))
+            stored = c * mid + mid + mid * k * k * cout + cout
+            if k >= 3:
+                stored += c * len(EDGE_FILTERS) * cout + 3 * len(EDGE_FILTERS) * cout
+            params += stored
+            train_only += stored
         elif kind == "dwsep":
             add_conv(c, c, k, groups=c)
             add_conv(c, cout, 1)
@@ -98,12 +111,13 @@ def spec_cost(spec: dict) -> Cost:
             cout = skips.pop()
             add_conv(c, cout * 4, k)
             area *= 4.0
-        if kind in ("conv", "dwsep", "dynamic", "down", "up"):
+        if kind in ("conv", "rep", "dwsep", "dynamic", "down", "up"):
             add_prelu(act, cout)
         c = cout
     r = u * s["scale"]
     add_conv(c, body_out * r * r, s["tail"]["kernel"])
-    return Cost(macs_per_pixel=macs, macs_per_image=image_macs, params=int(params), activations_per_pixel=acts)
+    return Cost(macs_per_pixel=macs, macs_per_image=image_macs, params=int(params), activations_per_pixel=acts,
+                deployed_params=int(params - train_only))
 
 
 def counted_macs(module: torch.nn.Module, example: torch.Tensor) -> float:

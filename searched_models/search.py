@@ -44,6 +44,8 @@ __all__ = ["SearchConfig", "add_command", "run", "main", "search", "InputError",
 TASKS = ("denoise_raw", "enhance", "sr_x2")
 POLL_S = 1.0             # a worker waiting for other workers' last trials checks this often
 LATENCY_SIZE = 256       # latency input side in network-input pixels (as searched_models.evaluate.TIMING_SIZE)
+# Settings of studies made before the key existed: the space had no "rep" blocks until session 7.
+LEGACY_SETTINGS = {"body_types": ["conv", "dwsep", "residual", "inverted", "dynamic"], "teacher_pin": None}
 OBJECTIVES = ("proxy PSNR (dB, maximise)", "MACs per input MP (minimise)")
 
 
@@ -64,6 +66,7 @@ class SearchConfig:
     patch: int | None = None              # network-input pixels; task default
     lr: float = 1e-3
     teacher: str | None = None
+    teacher_pin: str | None = None        # distil from the teacher pinned by this other study (its file, shared)
     distill_weight: float = 0.5
     val_limit: int = 4
     val_crop: int = 192                   # validation photos are centre-cropped to this (photo pixels)
@@ -78,9 +81,12 @@ class SearchConfig:
 
     def settings(self) -> dict:
         """What must match for several runs or workers to share one study."""
+        from searched_models import space
+
         return {"task": self.task, "max_macs": self.max_macs, "proxy_steps": self.proxy_steps, "batch": self.batch,
                 "patch": self.patch, "lr": self.lr, "teacher": self.teacher, "distill_weight": self.distill_weight,
-                "val_limit": self.val_limit, "val_crop": self.val_crop, "seed_data": self.seed_data}
+                "teacher_pin": self.teacher_pin, "val_limit": self.val_limit, "val_crop": self.val_crop, "seed_data": self.seed_data,
+                "body_types": list(space.BODY_TYPES)}
 
     @property
     def study_name(self) -> str:
@@ -114,6 +120,7 @@ def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print, teac
     else:
         stored = study.user_attrs.get("settings")
         if stored:
+            stored = {**LEGACY_SETTINGS, **stored}
             diff = {k: (stored.get(k), v) for k, v in cfg.settings().items() if not _same(stored.get(k), v)}
             if diff:
                 what = ", ".join(f"{k} {a!r} (now {b!r})" for k, (a, b) in diff.items())
@@ -137,7 +144,9 @@ def queue_peers(study, cfg: SearchConfig, log=print) -> None:
     """Enqueue each hand-designed peer as it is (a reference point, possibly over budget) and, when it is over
     budget, once more as a seed that the sampler's repair shrinks into the budget: the first population then holds
     feasible relatives of known-good designs for NSGA-II's crossover to start from (seeding a genetic search with
-    known solutions — Deb et al. 2002 start from random parents; seeding is the usual refinement)."""
+    known solutions — Deb et al. 2002 start from random parents; seeding is the usual refinement). A peer with
+    plain conv blocks is also seeded with them as `rep` blocks (the same network as it runs, trained
+    re-parameterised, `spec.RepConv`), repaired into the budget when it is over."""
     from searched_models import space
 
     for name, params in peer_params(cfg.task, cfg.zoo_dir):
@@ -146,6 +155,10 @@ def queue_peers(study, cfg: SearchConfig, log=print) -> None:
         if space.budget_macs(space.spec_from_params(params, cfg.task)) > cfg.max_macs * (1 + 1e-9):
             study.enqueue_trial(params, user_attrs={"seed_from": name})
             log(f"queued {name} repaired into the budget as a seed trial")
+        rep = space.with_rep_blocks(params)
+        if rep != params:
+            study.enqueue_trial(rep, user_attrs={"seed_from": f"{name}+rep"})
+            log(f"queued {name} with rep blocks (repaired into the budget if needed) as a seed trial")
 
 
 def _same(a, b) -> bool:
@@ -336,6 +349,10 @@ def add_command(sub) -> None:
     p.add_argument("--patch", type=int, help="training crop in network-input pixels (task default)")
     p.add_argument("--lr", type=float, default=1e-3, help="proxy learning rate (cosine decay; default 1e-3)")
     p.add_argument("--teacher", help="distil from this zoo model, e.g. heavy")
+    p.add_argument("--teacher-pin", metavar="STUDY",
+                   help="with --teacher: distil from the weights another study of the task pinned "
+                        "(zoo/<task>/STUDY.teacher.safetensors, shared, not copied) instead of pinning the heavy's "
+                        "current checkpoint for this study")
     p.add_argument("--distill-weight", type=float, default=0.5)
     p.add_argument("--population", type=int, default=16, help="NSGA-II population size (default 16)")
     p.add_argument("--no-peers", action="store_true", help="do not enqueue the hand-designed peers in a new study")
@@ -380,7 +397,7 @@ def run(args) -> int:
                            val_images=args.val_images, seed=args.seed,
                            storage=storage, study=study_name, proxy_steps=args.proxy_steps, batch=args.batch,
                            patch=args.patch, lr=args.lr, teacher=args.teacher, distill_weight=args.distill_weight,
-                           val_limit=args.val_limit, val_crop=args.val_crop, population=args.population,
+                           teacher_pin=args.teacher_pin, val_limit=args.val_limit, val_crop=args.val_crop, population=args.population,
                            threads=args.threads, peers=not args.no_peers, latency_size=args.latency_size,
                            cache_mb=args.cache_mb, cache_dir=args.cache_dir, zoo_dir=zoo_dir)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)

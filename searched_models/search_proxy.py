@@ -40,7 +40,9 @@ class Proxy:
         self.teacher, self.teacher_info = (None, None)
         if cfg.teacher:
             self.teacher, self.teacher_info = load_teacher(cfg.task, cfg.teacher, cfg.zoo_dir, log,
-                                                           pin=pinned_teacher_path(cfg.task, cfg.study_name, cfg.zoo_dir))
+                                                           pin=pinned_teacher_path(cfg.task, cfg.teacher_pin or cfg.study_name,
+                                                                                   cfg.zoo_dir),
+                                                           shared=bool(cfg.teacher_pin))
         log(f"loading training images from {cfg.images} …")
         self.prepared = self.task.prepare(load_folder(cfg.images))
         self.disk = batch_cache_dir(cfg, self.patch, self.teacher_info)
@@ -216,9 +218,11 @@ def tensors_digest(tensors: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print, pin: Path | None = None):
+def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print, pin: Path | None = None,
+                 shared: bool = False):
     """(teacher module, info) — the study's pinned teacher when `pin` exists; otherwise the zoo model `name`
-    (snapshotted to `pin` when given). A clear message when the heavy is not trained yet."""
+    (snapshotted to `pin` when given). `shared`: `pin` belongs to another study (`--teacher-pin`) and must exist.
+    A clear message when the heavy is not trained yet."""
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
@@ -226,6 +230,9 @@ def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print, pin: Path
     from searched_models import zoo
     from searched_models.spec import build
 
+    if shared and not pin.exists():
+        raise SettingError(f"--teacher-pin: {pin} does not exist; name a study of this task that pinned a teacher "
+                           f"({', '.join(sorted(p.name.removesuffix('.teacher.safetensors') for p in pin.parent.glob('*.teacher.safetensors'))) or 'none yet'}).")
     if pin is None or not pin.exists():
         try:
             teacher, card = zoo.load(task, name, Path(zoo_dir))
@@ -263,8 +270,8 @@ def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print, pin: Path
         raise SettingError(f"The study's pinned teacher {pin} cannot be used ({type(error).__name__}: {error}). "
                            f"Restore it from git, or start a new --study.") from None
     teacher.eval()
-    log(f"teacher: {info['name']} at step {info['steps_done']} (digest {info['digest']}), pinned for this study "
-        f"in {pin.name}")
+    log(f"teacher: {info['name']} at step {info['steps_done']} (digest {info['digest']}), pinned "
+        f"{'by another study' if shared else 'for this study'} in {pin.name}")
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher.to(memory_format=torch.channels_last), info

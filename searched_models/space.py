@@ -15,7 +15,7 @@ fixed-length chromosome — Deb et al., IEEE TEVC 2002; inactive genes are carri
 | luma (sr_x2, enhance) | False, True | the body sees and corrects luma only (`spec` docstring: luma networks) |
 | stem_channels/_kernel/_act | CHANNELS, 3 5, ACTIVATIONS | the first conv |
 | blocks | 1 … MAX_BLOCKS | how many body-block slots are active |
-| b{i}_type | conv dwsep residual inverted dynamic | slot i (residual keeps the current channels) |
+| b{i}_type | conv rep dwsep residual inverted dynamic | slot i (residual keeps the current channels; rep: a conv trained as ECBSR's edge-oriented block, `spec.RepConv`) |
 | b{i}_channels/_kernel/_act | CHANNELS, 1 3 5 7, ACTIVATIONS |  |
 | b{i}_expand, b{i}_experts | 2 4 6, 2 4 | inverted bottleneck expansion, dynamic experts |
 | unet_levels | 0, 1, 2 | U-Net levels around the body |
@@ -32,7 +32,7 @@ sr_x2, the input for denoise_raw — its first 4 channels — and enhance). The 
 `searched_models/specs/<task>/` are points of this space: `params_for_spec` gives the genome of a spec.
 
 Budget: `repair` shrinks an over-budget genome deterministically (uniform width scaling, then kernels, then
-trailing blocks, U-Net levels, block types, luma only, resolution) until `budget_macs` fits; `floor_spec` is the cheapest
+trailing blocks, U-Net levels, block types to conv (rep stays), luma only, resolution) until `budget_macs` fits; `floor_spec` is the cheapest
 spec of the space, so every budget ≥ its cost is always met.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ CHANNELS = (8, 12, 16, 24, 32, 48, 56, 64)
 STEM_KERNELS = (3, 5)
 KERNELS = (1, 3, 5, 7)
 TAIL_KERNELS = (1, 3, 5)
-BODY_TYPES = ("conv", "dwsep", "residual", "inverted", "dynamic")
+BODY_TYPES = ("conv", "rep", "dwsep", "residual", "inverted", "dynamic")
 EXPANDS = (2, 4, 6)
 EXPERTS = (2, 4)
 UNSHUFFLES = (1, 2, 4)
@@ -101,6 +101,11 @@ def sample_params(trial, task: str) -> dict:
     p["body_skip"] = trial.suggest_categorical("body_skip", (False, True))
     p["tail_kernel"] = trial.suggest_categorical("tail_kernel", TAIL_KERNELS)
     return p
+
+
+def with_rep_blocks(params: dict) -> dict:
+    """The genome with every active plain conv body block turned into a re-parameterised `rep` block."""
+    return {**params, **{f"b{i}_type": "rep" for i in range(params["blocks"]) if params[f"b{i}_type"] == "conv"}}
 
 
 def _cuts(p: dict) -> tuple[list[int], list[int]]:
@@ -288,7 +293,7 @@ def _shrink_steps(p: dict):
     p = {**p, "unet_levels": 0}
     q = dict(p)                                              # 5. the cheapest block type
     for i in range(MAX_BLOCKS):
-        q[f"b{i}_type"] = "conv"
+        q[f"b{i}_type"] = "rep" if p[f"b{i}_type"] == "rep" else "conv"      # rep runs as a conv already
     yield "types=conv", q
     p = q
     if "luma" in p and not p["luma"]:                        # 6. luma only (where the task allows it)

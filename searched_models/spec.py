@@ -19,7 +19,8 @@ super-resolve (the Y channel by the network, chroma by bicubic — Dong et al. E
 Zhang et al. ACM MM 2021), and exactly what the enhancement reference changes (`isp.stages.enhance`: a luma edit
 added to every channel).
 
-Block types (each may carry "repeat"): conv, dwsep (depthwise-separable, MobileNet), residual (EDSR block,
+Block types (each may carry "repeat"): conv, rep (a conv trained over-parameterised as an edge-oriented block and
+run as one plain conv: `RepConv`), dwsep (depthwise-separable, MobileNet), residual (EDSR block,
 Lim et al. 2017), inverted (MobileNetV2 inverted bottleneck, Sandler et al. 2018; "expand"), dynamic
 (CondConv/DyNet: "experts" kernels mixed per image from its global average, Yang et al. 2019), down (stride-2
 conv to "channels", pushes a U-Net skip) and up (conv + pixel shuffle ×2 to "channels", adds the last skip).
@@ -36,7 +37,7 @@ import torch.nn.functional as F
 
 from isp.errors import InputError
 
-BLOCK_TYPES = ("conv", "dwsep", "residual", "inverted", "dynamic", "down", "up")
+BLOCK_TYPES = ("conv", "rep", "dwsep", "residual", "inverted", "dynamic", "down", "up")
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "silu", "tanh", "none")
 RESIDUALS = ("bicubic", "input", "none")
 LUMA_BT601 = (0.299, 0.587, 0.114)        # ITU-R BT.601 luma weights (sum to 1), as isp.stages.enhance
@@ -69,6 +70,85 @@ def conv(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> 
 class ConvBlock(nn.Sequential):
     def __init__(self, cin, cout, kernel, act):
         super().__init__(conv(cin, cout, kernel), activation(act, cout))
+
+
+# ECBSR's fixed edge filters (Zhang, Zeng & Zhang, "Edge-oriented Convolution Block for Real-time Super Resolution
+# on Mobile Devices", ACM MM 2021, Sec. 3.2): Sobel-x, Sobel-y and the 4-neighbour Laplacian.
+EDGE_FILTERS = (((1.0, 0.0, -1.0), (2.0, 0.0, -2.0), (1.0, 0.0, -1.0)),
+                ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0)),
+                ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0)))
+REP_MULTIPLIER = 2.0        # width of the 1×1 → k×k expand-squeeze branch relative to cout (ECBSR's default)
+
+
+class RepConv(nn.Module):
+    """A k×k convolution trained as ECBSR's edge-oriented convolution block and run as one plain k×k conv.
+
+    Branches (Zhang et al., ACM MM 2021): a k×k conv; a 1×1 conv to 2·cout channels then a k×k conv (expand-
+    squeeze); three 1×1 convs each followed by a fixed Sobel-x, Sobel-y or Laplacian filter with a learned
+    per-channel scale and bias (k ≥ 3 only); and the identity when cin = cout. All branches are linear, so their
+    sum is one k×k conv: `fused()` merges them, and `forward` always convolves with the merged kernel (online
+    re-parameterisation, as OREPA — Hu et al., CVPR 2022): the output equals the branch sum (`forward_branches`,
+    the block as drawn in the paper) and gradients reach every branch, while a step costs about one conv. The
+    intermediate maps of the 1×1 branches are padded with their bias, not zero, so the merge is exact at the
+    borders too. MACs and latency are those of one k×k conv; the file stores the branch parameters."""
+
+    def __init__(self, cin, cout, kernel, act):
+        super().__init__()
+        self.cin, self.cout, self.kernel = cin, cout, kernel
+        mid = max(1, int(round(cout * REP_MULTIPLIER)))
+        self.conv = conv(cin, cout, kernel)
+        self.expand = nn.Conv2d(cin, mid, 1)
+        self.squeeze = nn.Conv2d(mid, cout, kernel)
+        self.edges = len(EDGE_FILTERS) if kernel >= 3 else 0
+        if self.edges:
+            self.edge_in = nn.Conv2d(cin, self.edges * cout, 1)
+            self.edge_scale = nn.Parameter(torch.randn(self.edges, cout) * 1e-3)    # ECBSR's initialisation
+            self.edge_bias = nn.Parameter(torch.randn(self.edges, cout) * 1e-3)
+            masks = torch.zeros(self.edges, kernel, kernel)
+            c = kernel // 2
+            masks[:, c - 1:c + 2, c - 1:c + 2] = torch.tensor(EDGE_FILTERS)
+            self.register_buffer("edge_masks", masks, persistent=False)
+        self.identity = cin == cout
+        self.act = activation(act, cout)
+
+    def fused(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight cout×cin×k×k, bias cout) of the one conv equal to the sum of the branches. Element-wise
+        products and sums only, so `torch.utils.flop_counter` counts the block as the conv it runs."""
+        w_es, w_ex = self.squeeze.weight, self.expand.weight[:, :, 0, 0]                  # cout×mid×k×k, mid×cin
+        weight = self.conv.weight + (w_es[:, :, None] * w_ex[None, :, :, None, None]).sum(1)
+        bias = self.conv.bias + self.squeeze.bias + (w_es.sum((2, 3)) * self.expand.bias[None]).sum(1)
+        if self.edges:
+            depth = self.edge_scale[:, :, None, None] * self.edge_masks[:, None]            # E×cout×k×k
+            w_in = self.edge_in.weight[:, :, 0, 0].reshape(self.edges, self.cout, self.cin)
+            weight = weight + (depth[:, :, None] * w_in[..., None, None]).sum(0)
+            bias = bias + self.edge_bias.sum(0) + (depth.sum((2, 3)) * self.edge_in.bias.reshape(self.edges, -1)).sum(0)
+        if self.identity:
+            centre = torch.zeros_like(weight[0, 0])
+            centre[self.kernel // 2, self.kernel // 2] = 1.0
+            weight = weight + torch.eye(self.cin, dtype=weight.dtype)[:, :, None, None] * centre
+        return weight, bias
+
+    def forward(self, x):
+        weight, bias = self.fused()
+        return self.act(F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=self.kernel // 2))
+
+    def forward_branches(self, x):
+        """The block as drawn in the paper: every branch run separately and summed (a reference for tests)."""
+        pad = self.kernel // 2
+
+        def padded(y, bias):       # pad a 1×1 branch's output with its bias value, as the merged conv sees it
+            b = bias.reshape(1, -1, 1, 1)
+            return F.pad(y - b, (pad,) * 4) + b
+
+        y = self.conv(x) + self.squeeze(padded(self.expand(x), self.expand.bias))
+        if self.edges:
+            depth = (self.edge_scale[:, :, None, None] * self.edge_masks[:, None]).reshape(-1, 1, self.kernel, self.kernel)
+            e = F.conv2d(padded(self.edge_in(x), self.edge_in.bias), depth, self.edge_bias.reshape(-1),
+                         groups=self.edges * self.cout)
+            y = y + e.reshape(x.shape[0], self.edges, self.cout, *e.shape[-2:]).sum(1)
+        if self.identity:
+            y = y + x
+        return self.act(y)
 
 
 class DepthwiseSeparable(nn.Sequential):
@@ -223,6 +303,8 @@ class SpecNet(nn.Module):
             cout = block.get("channels", c)
             if kind == "conv":
                 module = ConvBlock(c, cout, k, act)
+            elif kind == "rep":
+                module = RepConv(c, cout, k, act)
             elif kind == "dwsep":
                 module = DepthwiseSeparable(c, cout, k, act)
             elif kind == "residual":
@@ -253,7 +335,9 @@ class SpecNet(nn.Module):
         zero tail when there is a global residual, so a fresh network outputs exactly that residual (bicubic or
         its input) and learns only the correction, and the last conv of every residual branch zeroed too (the
         zero-init of Goyal et al. 2017 and Fixup, Zhang et al. ICLR 2019): He init alone doubles the variance in
-        each residual block.
+        each residual block. A `RepConv` starts as its plain k×k conv (He) — or as the identity when it has one,
+        like a residual block — with the expand-squeeze branch at zero and the edge scales at ECBSR's 1e-3, so its
+        merged kernel starts with the variance of one He conv.
 
         PyTorch's default (uniform, a = √5) shrinks activations layer by layer: in a 400-step search proxy a deep
         10.5 K-MAC SR net reached 27.59 dB (bicubic 27.47) with it and 28.33 dB with this initialisation."""
@@ -265,6 +349,10 @@ class SpecNet(nn.Module):
         for module in self.modules():            # residual branches start at zero: each block starts as the
             if isinstance(module, ResidualBlock) or (isinstance(module, InvertedBottleneck) and module.residual):
                 nn.init.zeros_(module.body[-1].weight)   # identity, so depth cannot blow the variance up
+            if isinstance(module, RepConv):
+                nn.init.zeros_(module.squeeze.weight)
+                if module.identity:
+                    nn.init.zeros_(module.conv.weight)
         if self.spec["global_residual"] != "none":
             nn.init.zeros_(self.tail[0].weight)
             nn.init.zeros_(self.tail[0].bias)

@@ -21,7 +21,8 @@ EVERY_BLOCK = {"name": "all_blocks", "task": "denoise_raw", "in_channels": 8, "o
                           {"type": "residual", "act": "leaky_relu"}, {"type": "down", "channels": 24},
                           {"type": "inverted", "channels": 24, "expand": 2, "act": "silu"},
                           {"type": "dynamic", "channels": 24, "experts": 3}, {"type": "up", "act": "prelu"},
-                          {"type": "conv", "channels": 16, "act": "tanh"}],
+                          {"type": "conv", "channels": 16, "act": "tanh"}, {"type": "rep", "channels": 16},
+                          {"type": "rep", "channels": 8, "kernel": 1, "act": "prelu"}],
                "global_residual": "input", "residual_channels": 4}
 
 
@@ -51,6 +52,33 @@ def test_every_block_type_builds_and_its_macs_match_exactly():
     cost = spec_cost(EVERY_BLOCK)
     assert counted_macs(model, x) == pytest.approx(2 * cost.macs(40, 24), rel=1e-9)
     assert cost.params == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("cin,cout,kernel", [(8, 8, 3), (6, 10, 5), (8, 4, 1)])
+def test_a_rep_block_runs_as_one_conv_equal_to_its_branches(cin, cout, kernel):
+    from searched_models.spec import RepConv
+
+    torch.manual_seed(0)
+    block = RepConv(cin, cout, kernel, "prelu")
+    for p in block.parameters():                  # every branch non-zero, biases too (they matter at the borders)
+        p.data.normal_(0.0, 0.2)
+    x = torch.rand(2, cin, 9, 13)
+    merged, branches = block(x), block.forward_branches(x)
+    assert (merged - branches).abs().max() < 1e-5 and merged.abs().max() > 0.1
+    merged.square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in block.parameters())   # every branch learns
+    weight, _ = block.fused()
+    assert weight.shape == (cout, cin, kernel, kernel)
+    assert counted_macs(block, x) == pytest.approx(2 * 9 * 13 * cin * cout * kernel * kernel, rel=1e-9)
+
+
+def test_a_rep_network_counts_the_conv_it_runs_and_stores_its_branches():
+    spec = {**TINY, "blocks": [{"type": "rep", "channels": 16, "repeat": 2}, {"type": "conv", "channels": 8}]}
+    plain = {**TINY, "blocks": [{"type": "conv", "channels": 16, "repeat": 2}, {"type": "conv", "channels": 8}]}
+    rep_cost, plain_cost = spec_cost(spec), spec_cost(plain)
+    assert rep_cost.macs_per_pixel == plain_cost.macs_per_pixel and rep_cost.deployed_params == plain_cost.params
+    assert rep_cost.params == sum(p.numel() for p in build(spec).parameters()) > plain_cost.params
+    assert rep_cost.bytes_moved(10, 10) == plain_cost.bytes_moved(10, 10)
 
 
 def test_heavy_originals_meet_the_mac_floors():

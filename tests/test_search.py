@@ -142,8 +142,11 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     assert out.count("] trial ") == 3                                         # one line per finished trial
     records = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl")
     assert [r["number"] for r in records] == [0, 1, 2] and {r["status"] for r in records} == {"complete"}
-    assert [r["peer"] for r in records] == ["espcn", None, "espcn_y"]          # peers first, same proxy treatment
+    assert [r["peer"] for r in records] == ["espcn", None, None]              # peers first, same proxy treatment
     assert records[1]["seed_from"] == "espcn" and records[1]["repair"]          # then its repaired seed
+    assert records[2]["seed_from"] == "espcn+rep" and records[2]["repair"]      # and its re-parameterised twin
+    assert [b["type"] for b in records[2]["spec"]["blocks"]] == ["rep"]
+    assert records[2]["macs_per_input_pixel"] == records[1]["macs_per_input_pixel"]   # rep runs as the same conv
     for r in records:
         assert set(r) >= {"spec", "macs_per_input_pixel", "macs_per_input_mp", "params", "latency_ms_per_mp",
                           "proxy_psnr", "status", "seed", "study", "duration_s"}
@@ -206,6 +209,16 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     again = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl", study="distil")
     assert [r["teacher_steps"] for r in again] == [2, 2]
     assert sorted(p.name for p in cache_root.glob("proxy-sr_x2-*/*.safetensors")) == cached
+    # another study can distil from the same pinned file instead of pinning its own copy
+    assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "1", "--study",
+                                   "shared", "--teacher", "heavy", "--teacher-pin", "distil", "--no-peers",
+                                   "--storage", url)) == 0
+    assert "pinned by another study in distil.teacher.safetensors" in capsys.readouterr().out
+    shared = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl", study="shared")
+    assert [r["teacher_steps"] for r in shared] == [2] and not (zoo_dir / "sr_x2" / "shared.teacher.safetensors").exists()
+    assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "1", "--study",
+                                   "other", "--teacher", "heavy", "--teacher-pin", "nosuch", "--no-peers")) == 2
+    assert "nosuch.teacher.safetensors does not exist" in capsys.readouterr().err
     # a lost pin is not silently replaced by another checkpoint of the heavy
     (zoo_dir / "sr_x2" / "distil.teacher.safetensors").unlink()
     train(TrainConfig(name="teacher", spec=records[0]["spec"], role="heavy", zoo_dir=str(zoo_dir), seed=1, **common))
