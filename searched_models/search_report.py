@@ -339,7 +339,9 @@ def blocks_table(spec: dict) -> list[dict]:
                  "act": stem.get("act"), "repeat": 1, "options": ""})
     for index, block in enumerate(spec.get("blocks", []), 1):
         extra = {k: v for k, v in block.items() if k not in ("type", "channels", "kernel", "act", "repeat")}
-        rows.append({"#": index, "type": block.get("type"), "channels": block.get("channels"),
+        kind = block.get("type")
+        rows.append({"#": index, "type": "rep (trained as ECB, runs as one conv)" if kind == "rep" else kind,
+                     "channels": block.get("channels"),
                      "kernel": block.get("kernel"), "act": block.get("act"), "repeat": block.get("repeat", 1),
                      "options": json.dumps(extra) if extra else ""})
     tail = spec.get("tail", {})
