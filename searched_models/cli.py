@@ -115,6 +115,34 @@ def run_eval(args) -> int:
     return 0
 
 
+def add_set_role(sub) -> None:
+    p = sub.add_parser("set-role", help="change a trained zoo model's role (e.g. make a candidate the searched model)",
+                       description="Give a finished zoo model a new role. heavy and searched are held by one model "
+                                   "per task: its previous holder becomes a candidate. The change is kept in each "
+                                   "card's role_history.")
+    p.add_argument("--task", required=True, choices=["denoise_raw", "sr_x2", "enhance"])
+    p.add_argument("--name", required=True, help="the model to change")
+    p.add_argument("--role", required=True, choices=["heavy", "peer", "candidate", "searched"])
+    p.add_argument("--zoo", help="zoo folder (default: searched_models/zoo)")
+    p.set_defaults(func=run_set_role)
+
+
+def run_set_role(args) -> int:
+    import shlex
+    from pathlib import Path
+
+    from searched_models import zoo
+
+    command = "pixelnas " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["set-role"] else \
+        f"pixelnas set-role --task {args.task} --name {args.name} --role {args.role}"
+    changes = zoo.set_role(args.task, args.name, args.role, command, Path(args.zoo) if args.zoo else zoo.ZOO_DIR)
+    for name, old, new in changes:
+        print(f"{args.task}/{name}: {old} → {new}")
+    if not changes:
+        print(f"{args.task}/{args.name} already has role {args.role}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pixelnas", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     isp_cli.add_commands(sub)
     add_train(sub)
     add_eval(sub)
+    add_set_role(sub)
     from searched_models import bench_train, results_table, search, zoo_status
 
     search.add_command(sub)

@@ -60,6 +60,38 @@ def list_models(task: str, zoo_dir: Path = ZOO_DIR) -> list[dict]:
     return sorted(cards, key=lambda c: (order.get(c.get("role"), 9), c["name"]))
 
 
+def set_role(task: str, name: str, role: str, command: str, zoo_dir: Path = ZOO_DIR) -> list[tuple[str, str, str]]:
+    """Give a trained model a new role; the one model holding a unique role (heavy, searched) before it becomes a
+    candidate. Each changed card keeps the change in "role_history" (old role, new role, command, time).
+    Returns the changes as (name, old role, new role)."""
+    import time
+
+    if role not in ROLES:
+        raise SettingError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
+    cards = {c["name"]: c for c in list_models(task, zoo_dir)}
+    if name not in cards:
+        known = ", ".join(cards) or "none"
+        raise SettingError(f"No trained model {name!r} for task {task!r}; known: {known}.")
+    status = cards[name].get("training", {}).get("status")
+    if status != "done":
+        raise SettingError(f"{task}/{name} is still training ({status}); a resumed run would rewrite its role, so "
+                           f"change it once the run has finished.")
+    moves = [(other, "candidate") for other, c in cards.items()
+             if role in ("heavy", "searched") and other != name and c.get("role") == role]
+    moves.append((name, role))
+    changes = []
+    for model, new in moves:
+        card = cards[model]
+        old = card.get("role")
+        if old == new:
+            continue
+        card["role"] = new
+        card.setdefault("role_history", []).append({"from": old, "to": new, "command": command, "time": time.time()})
+        write_card(card, Path(zoo_dir))
+        changes.append((model, old, new))
+    return changes
+
+
 def resolve_name(task: str, name_or_role: str, zoo_dir: Path = ZOO_DIR) -> str:
     """A role ("heavy", "searched") maps to the one model registered with it; names map to themselves."""
     cards = list_models(task, zoo_dir)

@@ -309,6 +309,21 @@ def test_a_candidate_never_stands_in_for_the_registered_searched_model(tmp_path)
     role_choices = next(a.choices for a in train_parser._actions if a.dest == "role")
     assert list(role_choices) == list(zoo.ROLES)
 
+    # set-role: a finished candidate becomes the searched model, the previous one a candidate, both recorded
+    with pytest.raises(SettingError, match="still training"):
+        zoo.set_role("sr_x2", "trial23", "searched", "test", tmp_path)
+    for name in ("trial23", "searched_sr"):
+        card = zoo.read_card("sr_x2", name, tmp_path)
+        zoo.write_card({**card, "training": {"status": "done"}}, tmp_path)
+    assert cli.main(["set-role", "--task", "sr_x2", "--name", "trial23", "--role", "searched", "--zoo",
+                     str(tmp_path)]) == 0
+    assert zoo.resolve_name("sr_x2", "searched", tmp_path) == "trial23"
+    old = zoo.read_card("sr_x2", "searched_sr", tmp_path)
+    assert old["role"] == "candidate" and old["role_history"][-1]["from"] == "searched"
+    assert zoo.read_card("sr_x2", "trial23", tmp_path)["role_history"][-1]["to"] == "searched"
+    assert cli.main(["set-role", "--task", "sr_x2", "--name", "nosuch", "--role", "peer", "--zoo",
+                     str(tmp_path)]) == 2
+
 
 LUMA_SR = {"name": "luma_sr", "task": "sr_x2", "in_channels": 3, "out_channels": 3, "scale": 2, "unshuffle": 2,
            "luma": True, "stem": {"channels": 12, "act": "prelu"},
