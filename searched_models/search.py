@@ -392,6 +392,8 @@ def run(args) -> int:
             raise SettingError("A search needs --images DIR (training photos) and --val-images DIR.")
         if args.threads:
             torch.set_num_threads(args.threads)
+        if args.teacher_pin and not args.teacher:
+            raise SettingError("--teacher-pin names whose pinned teacher to distil from; give --teacher heavy too.")
         max_macs = resolve_budget(args.task, args.max_macs, args.budget_ratio, zoo_dir)
         cfg = SearchConfig(task=args.task, max_macs=max_macs, trials=args.trials, images=args.images,
                            val_images=args.val_images, seed=args.seed,

@@ -231,8 +231,9 @@ def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print, pin: Path
     from searched_models.spec import build
 
     if shared and not pin.exists():
+        pinned = sorted(p.name.removesuffix(".teacher.safetensors") for p in pin.parent.glob("*.teacher.safetensors"))
         raise SettingError(f"--teacher-pin: {pin} does not exist; name a study of this task that pinned a teacher "
-                           f"({', '.join(sorted(p.name.removesuffix('.teacher.safetensors') for p in pin.parent.glob('*.teacher.safetensors'))) or 'none yet'}).")
+                           f"({', '.join(pinned) or 'none yet'}).")
     if pin is None or not pin.exists():
         try:
             teacher, card = zoo.load(task, name, Path(zoo_dir))

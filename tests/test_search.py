@@ -219,6 +219,9 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "1", "--study",
                                    "other", "--teacher", "heavy", "--teacher-pin", "nosuch", "--no-peers")) == 2
     assert "nosuch.teacher.safetensors does not exist" in capsys.readouterr().err
+    assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "1", "--study",
+                                   "other", "--teacher-pin", "distil", "--no-peers")) == 2
+    assert "give --teacher heavy too" in capsys.readouterr().err
     # a lost pin is not silently replaced by another checkpoint of the heavy
     (zoo_dir / "sr_x2" / "distil.teacher.safetensors").unlink()
     train(TrainConfig(name="teacher", spec=records[0]["spec"], role="heavy", zoo_dir=str(zoo_dir), seed=1, **common))
