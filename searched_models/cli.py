@@ -16,18 +16,20 @@ from isp.errors import InputError
 # 4000 steps proved too short (FSRCNN reached 35.31 dB on Set5, published 37.0); 10000 is what the CPU budget
 # allows for eight light networks (~0.15-0.3 s per step each on one core).
 RECIPES = {"light": {"steps": 10000, "batch": 16, "lr": 5e-4}}
+TASK_CHOICES = ["denoise_raw", "sr_x2", "enhance"]
+ROLE_CHOICES = ["heavy", "peer", "candidate", "searched"]     # searched_models.zoo.ROLES (kept torch-free here)
 
 
 def add_train(sub) -> None:
     p = sub.add_parser("train", help="train a network of the zoo (heavy original, peer or searched)",
                        description="Train a spec network on random patches of a folder of photos; checkpoints "
                                    "into searched_models/zoo/<task>/<name>.safetensors and logs <name>.log.jsonl.")
-    p.add_argument("--task", required=True, choices=["denoise_raw", "sr_x2", "enhance"])
+    p.add_argument("--task", required=True, choices=TASK_CHOICES)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--spec", help="a JSON spec file (or a zoo card)")
     source.add_argument("--name", help="a shipped spec in searched_models/specs/<task>/")
     p.add_argument("--as", dest="save_as", help="name to save under (default: the spec's name)")
-    p.add_argument("--role", default=None, choices=["heavy", "peer", "candidate", "searched"],
+    p.add_argument("--role", default=None, choices=ROLE_CHOICES,
                    help="role written into the card (default: heavy for *_heavy/edsr_baseline specs, else peer; "
                         "candidate: a search front member trained for comparison, never resolved as 'searched')")
     p.add_argument("--images", required=True, help="folder of training photos (searched recursively)")
@@ -81,7 +83,7 @@ def add_eval(sub) -> None:
                        description="Print (and write as JSON) per model: role, params, MACs per input MP, "
                                    "measured ms per MP, PSNR, SSIM, R = MACs(heavy)/MACs(model) and "
                                    "G = (PSNR−PSNR_classical)/(PSNR_heavy−PSNR_classical). Deterministic per seed.")
-    p.add_argument("--task", required=True, choices=["denoise_raw", "sr_x2", "enhance"])
+    p.add_argument("--task", required=True, choices=TASK_CHOICES)
     p.add_argument("--images", required=True, action="append",
                    help="image folder(s), comma-separated or repeated; each is reported separately")
     p.add_argument("--models", help="comma-separated: classical, heavy, searched, zoo names (default: all)")
@@ -120,21 +122,19 @@ def add_set_role(sub) -> None:
                        description="Give a finished zoo model a new role. heavy and searched are held by one model "
                                    "per task: its previous holder becomes a candidate. The change is kept in each "
                                    "card's role_history.")
-    p.add_argument("--task", required=True, choices=["denoise_raw", "sr_x2", "enhance"])
+    p.add_argument("--task", required=True, choices=TASK_CHOICES)
     p.add_argument("--name", required=True, help="the model to change")
-    p.add_argument("--role", required=True, choices=["heavy", "peer", "candidate", "searched"])
+    p.add_argument("--role", required=True, choices=ROLE_CHOICES)
     p.add_argument("--zoo", help="zoo folder (default: searched_models/zoo)")
     p.set_defaults(func=run_set_role)
 
 
 def run_set_role(args) -> int:
-    import shlex
     from pathlib import Path
 
     from searched_models import zoo
 
-    command = "pixelnas " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["set-role"] else \
-        f"pixelnas set-role --task {args.task} --name {args.name} --role {args.role}"
+    command = f"pixelnas set-role --task {args.task} --name {args.name} --role {args.role}"
     changes = zoo.set_role(args.task, args.name, args.role, command, Path(args.zoo) if args.zoo else zoo.ZOO_DIR)
     for name, old, new in changes:
         print(f"{args.task}/{name}: {old} → {new}")

@@ -23,11 +23,7 @@ class Cost:
     macs_per_image: float          # size-independent part (dynamic-kernel routing and mixing)
     params: int                    # stored parameters (what the .safetensors file holds)
     activations_per_pixel: float   # elements read + written by all layers, per input pixel
-    deployed_params: int = -1      # parameters of the network as it runs (rep blocks merged); -1: = params
-
-    def __post_init__(self):
-        if self.deployed_params < 0:
-            object.__setattr__(self, "deployed_params", self.params)
+    deployed_params: int           # parameters of the network as it runs (rep blocks merged)
 
     def macs(self, height: int, width: int) -> float:
         return self.macs_per_pixel * height * width + self.macs_per_image

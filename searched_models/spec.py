@@ -109,6 +109,10 @@ class RepConv(nn.Module):
             masks[:, c - 1:c + 2, c - 1:c + 2] = torch.tensor(EDGE_FILTERS)
             self.register_buffer("edge_masks", masks, persistent=False)
         self.identity = cin == cout
+        if self.identity:                  # the identity as a k×k kernel: 1 at the centre of each channel's own tap
+            eye = torch.zeros(cin, cin, kernel, kernel)
+            eye[range(cin), range(cin), kernel // 2, kernel // 2] = 1.0
+            self.register_buffer("identity_kernel", eye, persistent=False)
         self.act = activation(act, cout)
 
     def fused(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,9 +127,7 @@ class RepConv(nn.Module):
             weight = weight + (depth[:, :, None] * w_in[..., None, None]).sum(0)
             bias = bias + self.edge_bias.sum(0) + (depth.sum((2, 3)) * self.edge_in.bias.reshape(self.edges, -1)).sum(0)
         if self.identity:
-            centre = torch.zeros_like(weight[0, 0])
-            centre[self.kernel // 2, self.kernel // 2] = 1.0
-            weight = weight + torch.eye(self.cin, dtype=weight.dtype)[:, :, None, None] * centre
+            weight = weight + self.identity_kernel
         return weight, bias
 
     def forward(self, x):
