@@ -3,7 +3,11 @@
 Objectives: proxy validation PSNR ↑ and MACs per input megapixel ↓ (Deb et al., "A fast and elitist
 multiobjective genetic algorithm: NSGA-II", IEEE TEVC 2002), under a MAC budget given to the sampler as a
 constraint (`Trial.set_constraint("macs_over_budget", MACs − budget)`, feasible when ≤ 0 — Optuna 5's replacement
-for the deprecated `constraints_func`; NSGA-II ranks by Deb's constrained domination). Sampled genomes of
+for the deprecated `constraints_func`; NSGA-II ranks by Deb's constrained domination). With `--min-speedup X` the
+search is hardware-aware in measured time too: each network is timed against the heavy before training
+(`Proxy.speedup`), constraint "slower_than_rule" = X / speedup − 1; a sampled network that breaks the rule is pruned
+untrained (MnasNet and FBNet put measured latency into the search the same way — Tan et al. CVPR 2019, Wu et al.
+CVPR 2019 — here as a hard rule). Sampled genomes of
 `searched_models.space` are repaired deterministically to fit the budget, so every sampled trial builds and
 is feasible; the hand-designed peers are enqueued as the first trials of a new study (unrepaired, so they may
 be infeasible) and get exactly the same proxy treatment (`search_proxy`); an over-budget peer is enqueued a second
@@ -45,7 +49,8 @@ TASKS = ("denoise_raw", "enhance", "sr_x2")
 POLL_S = 1.0             # a worker waiting for other workers' last trials checks this often
 LATENCY_SIZE = 256       # latency input side in network-input pixels (as searched_models.evaluate.TIMING_SIZE)
 # Settings of studies made before the key existed: the space had no "rep" blocks until session 7.
-LEGACY_SETTINGS = {"body_types": ["conv", "dwsep", "residual", "inverted", "dynamic"], "teacher_pin": None}
+LEGACY_SETTINGS = {"body_types": ["conv", "dwsep", "residual", "inverted", "dynamic"], "teacher_pin": None,
+                   "min_speedup": None}
 OBJECTIVES = ("proxy PSNR (dB, maximise)", "MACs per input MP (minimise)")
 
 
@@ -76,6 +81,7 @@ class SearchConfig:
     cache_mb: float = 512.0               # training batches (and teacher outputs) kept for reuse across trials
     cache_dir: str | None = None          # on-disk copy of them (None: ~/.cache/pixelnas or $PIXELNAS_CACHE; "": off)
     latency_size: int = LATENCY_SIZE      # side of the fixed latency input (network-input pixels)
+    min_speedup: float | None = None      # latency rule: heavy ms / trial ms at least this (measured per trial)
     zoo_dir: str = str(ZOO_DIR)
     command: str = field(default_factory=lambda: "pixelnas " + shlex.join(sys.argv[1:]))
 
@@ -86,7 +92,7 @@ class SearchConfig:
         return {"task": self.task, "max_macs": self.max_macs, "proxy_steps": self.proxy_steps, "batch": self.batch,
                 "patch": self.patch, "lr": self.lr, "teacher": self.teacher, "distill_weight": self.distill_weight,
                 "teacher_pin": self.teacher_pin, "val_limit": self.val_limit, "val_crop": self.val_crop, "seed_data": self.seed_data,
-                "body_types": list(space.BODY_TYPES)}
+                "body_types": list(space.BODY_TYPES), "min_speedup": self.min_speedup}
 
     @property
     def study_name(self) -> str:
@@ -185,8 +191,39 @@ def peer_params(task: str, zoo_dir: str | Path = ZOO_DIR) -> list[tuple[str, dic
     return out
 
 
-def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path: Path) -> dict:
-    """Sample (or replay) the genome, repair, proxy-train, tell. Returns the JSONL record."""
+# Settings that do not change a trial's proxy result (what the sampler may propose, which results count as
+# feasible, and where the teacher file lives — its digest is compared instead): studies that differ only in these
+# share proxy results (`proxy_twins`).
+SPACE_ONLY_SETTINGS = ("body_types", "min_speedup", "max_macs", "teacher_pin")
+
+
+def proxy_twins(storage: str, study, cfg: SearchConfig) -> list[tuple]:
+    """(study name, trial) of the completed trials of the other studies in `storage` whose proxy is this study's —
+    same settings apart from SPACE_ONLY_SETTINGS, same pinned teacher weights — so a network one of them already
+    trained is not trained again (the proxy is deterministic: same batches, same initial weights)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    mine = {k: v for k, v in cfg.settings().items() if k not in SPACE_ONLY_SETTINGS}
+    teacher = study.user_attrs.get("teacher")
+    out = []
+    for summary in optuna.get_all_study_summaries(open_storage(storage), include_best_trial=False):
+        if summary.study_name == study.study_name:
+            continue
+        other = optuna.load_study(study_name=summary.study_name, storage=open_storage(storage))
+        settings = {**LEGACY_SETTINGS, **(other.user_attrs.get("settings") or {})}
+        same = all(_same(settings.get(k), v) for k, v in mine.items())
+        other_teacher = other.user_attrs.get("teacher")
+        if same and (teacher or {}).get("digest") == (other_teacher or {}).get("digest"):
+            out += [(summary.study_name, t) for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                    if t.user_attrs.get("spec") and "metrics" in t.user_attrs]
+    return out
+
+
+def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path: Path, twins: list = ()) -> dict:
+    """Sample (or replay) the genome, repair, proxy-train, tell. Returns the JSONL record. twins: completed trials
+    of studies with the same proxy (`proxy_twins`, (study, trial) pairs) whose results a network identical to theirs
+    takes over."""
     from optuna.trial import TrialState
 
     from searched_models import space
@@ -202,17 +239,39 @@ def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path:
     trial.set_user_attr("spec", spec)
     trial.set_user_attr("repair", moves)
     trial.set_constraint("macs_over_budget", macs - cfg.max_macs)   # NSGA-II: feasible when ≤ 0
+    fast_enough = True
+    if cfg.min_speedup:
+        speed = proxy.speedup(spec)
+        fast_enough = speed["speedup"] >= cfg.min_speedup
+        trial.set_user_attr("speed", speed)
+        trial.set_constraint("slower_than_rule", cfg.min_speedup / speed["speedup"] - 1.0)
+        if not fast_enough and not peer:   # hardware-aware rejection: not worth its proxy training
+            trial.set_user_attr("metrics", {
+                "macs_per_input_pixel": cost.macs_per_pixel, "macs_per_input_mp": cost.macs_per_mp(),
+                "params": cost.params, "proxy_psnr": None, "latency_ms_per_mp": speed["untrained_latency_ms_per_mp"],
+                **speed, "within_budget": macs <= cfg.max_macs * (1 + 1e-9), "feasible": False, "min_speedup": cfg.min_speedup, "fast_enough": False, "rejected": f"{speed['speedup']:.1f}x faster than the heavy, "
+                                                        f"under the {cfg.min_speedup:g}x rule",
+                "seed": cfg.seed_data, "sampler_seed": cfg.seed, "duration_s": time.perf_counter() - start,
+                "proxy_steps": cfg.proxy_steps})
+            study.tell(trial, state=TrialState.PRUNED)
+            return log_trial(study, trial.number, log_path)
     key = spec_key(spec)
-    twin = next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                 if t.user_attrs.get("spec") and spec_key(t.user_attrs["spec"]) == key), None)
+    own = [(study.study_name, t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    twin_study, twin = next(((name, t) for name, t in [*own, *twins]
+                             if t.user_attrs.get("spec") and spec_key(t.user_attrs["spec"]) == key), (None, None))
     if twin is not None:                 # the same network was already trained with the same data and seed
         result = {k: twin.user_attrs["metrics"][k]
                   for k in ("proxy_psnr", "latency_ms_per_mp", "train_s", "final_loss")}
         trial.set_user_attr("duplicate_of", twin.number)
+        if twin_study != study.study_name:
+            trial.set_user_attr("duplicate_of_study", twin_study)
     else:
         result = proxy.evaluate(spec)
     metrics = {"macs_per_input_pixel": cost.macs_per_pixel, "macs_per_input_mp": cost.macs_per_mp(),
-               "params": cost.params, **result, "feasible": macs <= cfg.max_macs * (1 + 1e-9),
+               "params": cost.params, **result, **trial.user_attrs.get("speed", {}),
+               "within_budget": macs <= cfg.max_macs * (1 + 1e-9),
+               "feasible": macs <= cfg.max_macs * (1 + 1e-9) and fast_enough,
+               **({"min_speedup": cfg.min_speedup, "fast_enough": fast_enough} if cfg.min_speedup else {}),
                "seed": cfg.seed_data, "sampler_seed": cfg.seed, "duration_s": time.perf_counter() - start,
                "proxy_steps": cfg.proxy_steps,
                "teacher_steps": proxy.teacher_info["steps_done"] if proxy.teacher_info else None}
@@ -230,15 +289,18 @@ def progress_line(record: dict, finished: int, total: int, heavy_macs: float | N
     tag = f"peer {record['peer']}" if record.get("peer") else \
         f"searched, seeded from {record['seed_from']}" if record.get("seed_from") else "searched"
     if record.get("duplicate_of") is not None:
-        tag += f", same net as #{record['duplicate_of']}"
+        tag += f", same net as {record.get('duplicate_of_study') or ''}#{record['duplicate_of']}"
     if record.get("retry_of") is not None:
         tag += f", retry of #{record['retry_of']}"
     ratio = f" (1/{heavy_macs / record['macs_per_input_pixel']:.0f} of heavy)" if heavy_macs else ""
     psnr = record.get("proxy_psnr")
+    speed = f"  {record['speedup']:.0f}x faster than heavy" if record.get("speedup") else ""
+    if record.get("rejected"):
+        speed += " — not trained"
     return (f"[{finished}/{total}] trial {record['number']:>3} {record['status']:<8} "
-            f"PSNR {psnr if psnr is None else f'{psnr:6.2f}'} dB  {record['macs_per_input_pixel'] / 1e3:8.2f} kMAC/px"
-            f"{ratio}  {record['params']:>7} params  {record['latency_ms_per_mp']:7.1f} ms/MP  "
-            f"{record['duration_s']:5.1f} s  {'' if record['feasible'] else 'OVER BUDGET  '}[{tag}] "
+            f"PSNR {'     —' if psnr is None else f'{psnr:6.2f}'} dB  {record['macs_per_input_pixel'] / 1e3:8.2f} kMAC/px"
+            f"{ratio}  {record['params']:>7} params  {record['latency_ms_per_mp']:7.1f} ms/MP{speed}  "
+            f"{record['duration_s']:5.1f} s  {'' if record['feasible'] else 'TOO SLOW  ' if record.get('fast_enough') is False else 'OVER BUDGET  '}[{tag}] "
             f"{describe(record['spec'])}")
 
 
@@ -266,6 +328,9 @@ def search(cfg: SearchConfig, log=print):
     log(f"references on the proxy validation crops: classical {refs['classical']:.2f} dB"
         + (f", heavy {refs['heavy']['name']} {refs['heavy']['psnr']:.2f} dB (step {refs['heavy']['steps_done']})"
            if refs["heavy"] else ""))
+    twins = proxy_twins(storage, study, cfg)
+    if twins:
+        log(f"{len(twins)} completed trials of other studies with this proxy: identical networks reuse their results")
     if backfill(study, log_path, me):
         log(f"back-filled {log_path.name} from the storage")
     failures = 0
@@ -282,7 +347,7 @@ def search(cfg: SearchConfig, log=print):
             continue
         try:
             with Heartbeat(trial):
-                record = run_trial(study, trial, cfg, proxy, me, log_path)
+                record = run_trial(study, trial, cfg, proxy, me, log_path, twins)
         except Exception as error:                          # noqa: BLE001 - recorded on the trial, see below
             if study.get_trials(deepcopy=False)[trial.number].state.is_finished():
                 log(f"trial {trial.number} was taken over by another worker ({error}); its result is dropped")
@@ -364,6 +429,10 @@ def add_command(sub) -> None:
                                        "~/.cache/pixelnas or $PIXELNAS_CACHE; ~4 MB per SR batch of 16; '' disables)")
     p.add_argument("--latency-size", type=int, default=LATENCY_SIZE,
                    help=f"side of the fixed latency input in network-input pixels (default {LATENCY_SIZE})")
+    p.add_argument("--min-speedup", type=float, metavar="X",
+                   help="latency rule (hardware-aware search): before training, time each network and the heavy back to "
+                        "back on the latency input; a sampled network less than X times faster is rejected untrained "
+                        "(pruned), a slower peer is still trained but marked infeasible (e.g. 30)")
     p.add_argument("--report", action="store_true", help="draw the Pareto front PNG and print the Pareto table")
     p.add_argument("--register", type=int, metavar="TRIAL", help="write a completed trial's spec (with --as NAME)")
     p.add_argument("--latency", metavar="TRIALS",
@@ -392,6 +461,8 @@ def run(args) -> int:
             raise SettingError("A search needs --images DIR (training photos) and --val-images DIR.")
         if args.threads:
             torch.set_num_threads(args.threads)
+        if args.min_speedup is not None and args.min_speedup <= 0:
+            raise SettingError("--min-speedup must be a positive ratio, e.g. 30.")
         if args.teacher_pin and not args.teacher:
             raise SettingError("--teacher-pin names whose pinned teacher to distil from; give --teacher heavy too.")
         max_macs = resolve_budget(args.task, args.max_macs, args.budget_ratio, zoo_dir)
@@ -401,6 +472,7 @@ def run(args) -> int:
                            patch=args.patch, lr=args.lr, teacher=args.teacher, distill_weight=args.distill_weight,
                            teacher_pin=args.teacher_pin, val_limit=args.val_limit, val_crop=args.val_crop, population=args.population,
                            threads=args.threads, peers=not args.no_peers, latency_size=args.latency_size,
+                           min_speedup=args.min_speedup,
                            cache_mb=args.cache_mb, cache_dir=args.cache_dir, zoo_dir=zoo_dir)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:

@@ -1,6 +1,7 @@
 """The proxy task every search trial gets: the same K training batches from the same initial weights, PSNR on a
 fixed validation subset, and latency on a fixed input (`cost.measure_latency_ms`: a reported column, not an
-objective).
+objective). With a latency rule (`--min-speedup`), `speedup` times the heavy and the trial's network back to back
+on that input before any training, so the ratio is measured in one run on this machine as it is loaded right now.
 
 The distillation teacher is pinned per study: the first run of a study snapshots the heavy's weights into
 `zoo/<task>/<study>.teacher.safetensors` (weights only, committed with the study's logs) and every later run, worker
@@ -54,6 +55,35 @@ class Proxy:
         rng = np.random.default_rng(0)
         side = cfg.latency_size
         self.timing_input = torch.from_numpy(rng.random((1, self.task.in_channels, side, side), dtype=np.float32))
+        self.heavy_spec = None
+        if cfg.min_speedup:
+            from searched_models.infer import stride_multiple
+            from searched_models.search_budget import heavy_card
+
+            card = heavy_card(cfg.task, cfg.zoo_dir)
+            if card is None:
+                raise SettingError(f"--min-speedup compares with the heavy original, and task {cfg.task!r} has none "
+                                   f"in {cfg.zoo_dir}.")
+            if side % stride_multiple(card["spec"]):
+                raise SettingError(f"--latency-size {side} must be a multiple of {stride_multiple(card['spec'])} "
+                                   f"for the heavy {card['name']}.")
+            self.heavy_spec = card["spec"]
+
+    def speedup(self, spec: dict) -> dict:
+        """Heavy latency / this network's latency, both freshly built (weights do not change a conv net's time) and
+        timed back to back on the timing input: the heavy with 1 warm-up + 3 runs, the network with 2 + 5."""
+        import torch
+
+        from searched_models.cost import measure_latency_ms
+        from searched_models.spec import build
+
+        mp = self.cfg.latency_size ** 2 / 1e6
+        heavy = build(self.heavy_spec).to(memory_format=torch.channels_last)
+        heavy_ms = measure_latency_ms(heavy, self.timing_input, runs=3, warmup=1)
+        del heavy
+        ms = measure_latency_ms(build(spec).to(memory_format=torch.channels_last), self.timing_input)
+        return {"speedup": heavy_ms / ms, "heavy_latency_ms_per_mp": heavy_ms / mp,
+                "untrained_latency_ms_per_mp": ms / mp}
 
     def train_config(self, spec: dict):
         from searched_models.train import TrainConfig

@@ -2,7 +2,8 @@
 registering a trial's spec as `specs/<task>/<name>.json` for `pixelnas train --spec … --role searched`, and the
 app's Search tab data (trials log → completed trials, table rows, figure, a spec's blocks).
 
-The Pareto front is `search_log.pareto`: the feasible (within the MAC budget) completed trials not dominated in
+The Pareto front is `search_log.pareto`: the feasible (within the MAC budget, and fast enough under a study's latency
+rule) completed trials not dominated in
 (fewer MACs, higher proxy PSNR) — the two objectives of the multi-objective search (NSGA-II, Deb et al. 2002).
 """
 from __future__ import annotations
@@ -28,19 +29,36 @@ def pareto_table(records: list[dict], heavy: dict | None) -> str:
     lines = [f"Pareto front ({len(front)} of {len(records)} completed trials; "
              f"proxy PSNR after the same short training)",
              f"{'trial':>5}  {'PSNR':>6}  {'kMAC/px':>8}  {'GMAC/MP':>8}  {'R':>6}  {'params':>7}  {'ms/MP':>7}  "
-             f"{'kind':<14} architecture"]
+             f"{'×heavy':>6}  {'kind':<14} architecture"]
     for r in front:
         ratio = f"{heavy_mp / r['macs_per_input_mp']:6.0f}" if heavy_mp else f"{'—':>6}"
+        speed = f"{r['speedup']:6.1f}" if r.get("speedup") else f"{'—':>6}"
         kind = f"peer {r['peer']}" if r.get("peer") else \
             f"searched (seed: {r['seed_from']} repaired)" if r.get("seed_from") else "searched"
         lines.append(f"{r['number']:>5}  {r['proxy_psnr']:6.2f}  {r['macs_per_input_pixel'] / 1e3:8.2f}  "
                      f"{r['macs_per_input_mp'] / 1e9:8.3f}  {ratio}  {r['params']:>7}  {r['latency_ms_per_mp']:7.1f}  "
-                     f"{kind:<14} {describe(r['spec'])}")
+                     f"{speed}  {kind:<14} {describe(r['spec'])}")
     peers = [r for r in records if r.get("peer") and r not in front]
     for r in peers:
         lines.append(f"  (peer {r['peer']}: trial {r['number']}, {r['proxy_psnr']:.2f} dB, "
-                     f"{r['macs_per_input_pixel'] / 1e3:.2f} kMAC/px{'' if r['feasible'] else ', over budget'})")
+                     f"{r['macs_per_input_pixel'] / 1e3:.2f} kMAC/px{infeasibility(r)})")
     return "\n".join(lines)
+
+
+def infeasibility(record: dict) -> str:
+    """Why a trial is off the feasible set: over the MAC budget and/or slower than the latency rule."""
+    if record.get("feasible"):
+        return ""
+    reasons = [] if within_budget(record) else ["over budget"]
+    if record.get("fast_enough") is False:
+        reasons.append(f"{record['speedup']:.1f}x faster than the heavy, under the {record['min_speedup']:g}x "
+                       f"latency rule")
+    return "".join(", " + r for r in reasons)
+
+
+def within_budget(record: dict) -> bool:
+    """Within the MAC budget (records from before the latency rule only say `feasible`, which then means this)."""
+    return bool(record.get("within_budget", record.get("feasible")))
 
 
 def heavy_mark(card: dict, refs: dict | None) -> dict:
@@ -241,7 +259,8 @@ def trial_rows(trials: list[dict], task: str = "") -> list[dict]:
     for t in trials:
         rows.append({"study": str(t.get("study")), "trial": t.get("number"),
                      "Pareto": "★" if trial_key(t) in front else "",
-                     "within budget": "yes" if t.get("feasible") else "no",
+                     "within budget": "yes" if within_budget(t) else "no",
+                     "× faster than heavy": number(t.get("speedup"), 1),
                      "peer": t.get("peer") or (f"seed: {t['seed_from']} in budget" if t.get("seed_from") else ""),
                      f"GMACs / {unit}": number(t.get("macs_per_input_mp"), 4, 1e9), "params": t.get("params"),
                      f"ms / {unit}": number(t.get("latency_ms_per_mp"), 1),
@@ -286,10 +305,15 @@ def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str =
     if usable:
         ax.scatter([t["macs_per_input_mp"] / 1e9 for t in usable], [t["proxy_psnr"] for t in usable],
                    s=18, c="#94a3b8", alpha=0.7, label=f"completed trials ({len(usable)})")
-        over = [t for t in usable if not t.get("feasible")]
+        over = [t for t in usable if not within_budget(t)]
         if over:
             ax.scatter([t["macs_per_input_mp"] / 1e9 for t in over], [t["proxy_psnr"] for t in over], s=30,
                        facecolors="none", edgecolors="#ef4444", label=f"over the MAC budget ({len(over)})")
+        slow = [t for t in usable if t.get("fast_enough") is False]
+        if slow:
+            rule = slow[0]["min_speedup"]
+            ax.scatter([t["macs_per_input_mp"] / 1e9 for t in slow], [t["proxy_psnr"] for t in slow], s=46,
+                       marker="x", c="#ef4444", label=f"under the {rule:g}x latency rule ({len(slow)})")
         pts = [(r["macs_per_input_mp"] / 1e9, r["proxy_psnr"]) for r in front(usable)]
         if pts:
             ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="#4f46e5", lw=1.8)

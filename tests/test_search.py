@@ -21,7 +21,7 @@ from searched_models.spec import SpecError, build, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGETS = {"sr_x2": 3000.0, "denoise_raw": 2000.0, "enhance": 1500.0}     # MACs per input pixel (floors ≈ 300–600)
-PEERS = [("sr_x2", "fsrcnn"), ("sr_x2", "espcn"), ("sr_x2", "fsrcnn_y"), ("sr_x2", "espcn_y"), ("denoise_raw", "dncnn_small"), ("denoise_raw", "pmrid_small"),
+PEERS = [("sr_x2", "fsrcnn"), ("sr_x2", "espcn"), ("sr_x2", "fsrcnn_y"), ("sr_x2", "espcn_y"), ("sr_x2", "ecbsr_m4c16"), ("denoise_raw", "dncnn_small"), ("denoise_raw", "pmrid_small"),
          ("enhance", "resnet_small")]
 TINY = ["--proxy-steps", "3", "--batch", "2", "--patch", "16", "--val-limit", "2", "--val-crop", "64",
         "--threads", "1", "--population", "4", "--latency-size", "64"]
@@ -228,6 +228,48 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "3", "--study",
                                    "distil", "--teacher", "heavy", "--no-peers", "--storage", url)) == 2
     assert "restore the study's" in capsys.readouterr().err
+
+
+def test_a_latency_rule_prunes_slow_networks_untrained_and_keeps_peers_as_references(tmp_path, folders, capsys):
+    """--min-speedup X: each network is timed against the heavy before training; a sampled one under the rule is
+    pruned untrained, a peer is still trained but is infeasible; the rule is part of the study's settings, and
+    studies that differ only in it share proxy results."""
+    zoo_dir = tmp_path / "zoo"
+    write_heavy_card(zoo_dir)
+    args = search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "3", "--report")
+    assert search.main([*args, "--min-speedup", "1e9"]) == 0         # no network is a billion times faster
+    out = capsys.readouterr().out
+    records = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl")
+    assert [r["status"] for r in records] == ["complete", "pruned", "pruned"]
+    peer, pruned = records[0], records[1:]
+    assert peer["peer"] == "espcn" and peer["proxy_psnr"] > 10 and not peer["feasible"] and not peer["fast_enough"]
+    assert all(r["proxy_psnr"] is None and "under the 1e+09x rule" in r["rejected"] for r in pruned)
+    assert all(r["within_budget"] and not r["feasible"] and 1 < r["speedup"] < 1e9 for r in records[1:])
+    assert all(r["heavy_latency_ms_per_mp"] > r["untrained_latency_ms_per_mp"] > 0 for r in records)
+    assert out.count("not trained") == 2 and "TOO SLOW" in out
+    assert "latency rule" in out                                    # the report says why the peer is off the front
+    assert search.main([*args, "--min-speedup", "2"]) == 2           # the rule is a setting of the study
+    assert "min_speedup 1000000000.0 (now 2.0)" in capsys.readouterr().err
+
+    args = search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "2", "--study", "fast",
+                       "--no-peers", "--min-speedup", "1.01")
+    assert search.main(args) == 0                                    # tiny nets beat EDSR easily
+    fast = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl", study="fast")
+    assert [r["status"] for r in fast] == ["complete", "complete"]
+    assert all(r["feasible"] and r["fast_enough"] and r["speedup"] > 1.01 for r in fast)
+    # a study with the same proxy (only the rule differs) takes over the peer's result instead of training it again
+    args = search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "3", "--study", "again",
+                       "--min-speedup", "1.01")
+    assert search.main(args) == 0
+    assert "completed trials of other studies with this proxy" in capsys.readouterr().out
+    again = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl", study="again")
+    assert again[0]["duplicate_of_study"] == "pixelnas-sr_x2" and again[0]["duplicate_of"] == 0
+    assert again[0]["proxy_psnr"] == peer["proxy_psnr"] and again[0]["fast_enough"]
+    assert [r["status"] for r in again] == ["complete"] * 3 and again[1]["duplicate_of"] is None
+    assert search.main(["--task", "sr_x2", "--zoo", str(tmp_path / "empty"), "--images", str(folders[0]),
+                        "--val-images", str(folders[1]), "--max-macs", "3000", "--trials", "1",
+                        "--min-speedup", "30"]) == 2
+    assert "compares with the heavy original" in capsys.readouterr().err
 
 
 def trials_of(storage, study="pixelnas-sr_x2"):
