@@ -40,6 +40,16 @@ def folders(tmp_path_factory, assets_dir):
     return root / "train", root / "val"
 
 
+@pytest.fixture
+def espcn_fsrcnn(tmp_path, monkeypatch):
+    """The sr_x2 peer list cut to espcn and fsrcnn, so a test's first trials stay the same when a peer is added."""
+    specs = tmp_path / "peer_specs"
+    (specs / "sr_x2").mkdir(parents=True)
+    for name in ("espcn", "fsrcnn"):
+        (specs / "sr_x2" / f"{name}.json").write_text((search.SPEC_DIR / "sr_x2" / f"{name}.json").read_text())
+    monkeypatch.setattr(search, "SPEC_DIR", specs)
+
+
 def search_args(task, folders, zoo_dir, *extra):
     return ["--task", task, "--images", str(folders[0]), "--val-images", str(folders[1]), "--zoo", str(zoo_dir),
             *TINY, *extra]
@@ -128,7 +138,7 @@ def write_heavy_card(zoo_dir, psnr=31.0):
     return cost.macs_per_pixel
 
 
-def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys, monkeypatch):
+def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys, monkeypatch, espcn_fsrcnn):
     cache_root = tmp_path / "cache"
     monkeypatch.setenv("PIXELNAS_CACHE", str(cache_root))
     zoo_dir, spec_dir = tmp_path / "zoo", tmp_path / "specs"
@@ -230,7 +240,8 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     assert "restore the study's" in capsys.readouterr().err
 
 
-def test_a_latency_rule_prunes_slow_networks_untrained_and_keeps_peers_as_references(tmp_path, folders, capsys):
+def test_a_latency_rule_prunes_slow_networks_untrained_and_keeps_peers_as_references(tmp_path, folders, capsys,
+                                                                                    espcn_fsrcnn):
     """--min-speedup X: each network is timed against the heavy before training; a sampled one under the rule is
     pruned untrained, a peer is still trained but is infeasible; the rule is part of the study's settings, and
     studies that differ only in it share proxy results."""
