@@ -198,6 +198,7 @@ def claim_trial(study, me: dict, wanted: int, log_path: Path):
     trial.set_user_attr("heartbeat", time.time())
     finished, running = counts(study, me, mine=trial.number)
     if trial.number in sorted(finished + running)[:wanted]:
+        join_generation(study, trial)
         return trial
     trial.set_user_attr("surplus", True)
     study.tell(trial, state=TrialState.FAIL)
@@ -206,6 +207,16 @@ def claim_trial(study, me: dict, wanted: int, log_path: Path):
         requeue(study, frozen, "surplus")
     log_trial(study, trial.number, log_path)
     return None
+
+
+def join_generation(study, trial) -> None:
+    """Give an enqueued trial (a peer, a seed, a retry) its NSGA-II generation. Optuna skips relative sampling for
+    trials with fixed parameters, and relative sampling is where a trial's generation is recorded, so without this
+    an enqueued trial belongs to no generation and is never selected as a parent: seeding the first population with
+    known designs would not seed anything. Sampled trials already have theirs (the call is then a no-op)."""
+    get_generation = getattr(study.sampler, "get_trial_generation", None)
+    if get_generation is not None:            # Optuna's GA samplers (NSGA-II); other samplers have no generations
+        get_generation(study, study._storage.get_trial(trial._trial_id))
 
 
 class Heartbeat:

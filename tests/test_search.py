@@ -157,6 +157,9 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     assert records[2]["seed_from"] == "espcn+rep" and records[2]["repair"]      # and its re-parameterised twin
     assert [b["type"] for b in records[2]["spec"]["blocks"]] == ["rep"]
     assert records[2]["macs_per_input_pixel"] == records[1]["macs_per_input_pixel"]   # rep runs as the same conv
+    generations = [t.system_attrs.get("NSGAIISampler:generation")
+                   for t in trials_of(str(zoo_dir / "sr_x2" / "search.journal")) if t.state.name == "COMPLETE"]
+    assert generations == [0, 0, 0]             # the enqueued peer and seeds are in the first generation (parents)
     for r in records:
         assert set(r) >= {"spec", "macs_per_input_pixel", "macs_per_input_mp", "params", "latency_ms_per_mp",
                           "proxy_psnr", "status", "seed", "study", "duration_s"}
