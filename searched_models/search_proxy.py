@@ -1,7 +1,7 @@
 """The proxy task every search trial gets: the same K training batches from the same initial weights, PSNR on a
 fixed validation subset, and latency on a fixed input (`cost.measure_latency_ms`: a reported column, not an
 objective). With a latency rule (`--min-speedup`), `speedup` times the heavy and the trial's network back to back
-on that input before any training, so the ratio is measured in one run on this machine as it is loaded right now.
+on that input before any training, in CPU time, so the ratio is measured in one run and other jobs barely move it.
 
 The distillation teacher is pinned per study: the first run of a study snapshots the heavy's weights into
 `zoo/<task>/<study>.teacher.safetensors` (weights only, committed with the study's logs) and every later run, worker
@@ -71,7 +71,12 @@ class Proxy:
 
     def speedup(self, spec: dict) -> dict:
         """Heavy latency / this network's latency, both freshly built (weights do not change a conv net's time) and
-        timed back to back on the timing input: the heavy with 1 warm-up + 3 runs, the network with 2 + 5."""
+        timed back to back on the timing input: the heavy with 1 warm-up + 3 runs, the network with 2 + 5. Timed in
+        CPU time (`time.process_time`): searches run next to other jobs, and wall time then swings by 2x between
+        two measurements of one network; the rule is checked again in wall time on a quiet machine
+        (`pixelnas search --latency`) before a model is registered."""
+        import time
+
         import torch
 
         from searched_models.cost import measure_latency_ms
@@ -79,9 +84,10 @@ class Proxy:
 
         mp = self.cfg.latency_size ** 2 / 1e6
         heavy = build(self.heavy_spec).to(memory_format=torch.channels_last)
-        heavy_ms = measure_latency_ms(heavy, self.timing_input, runs=3, warmup=1)
+        heavy_ms = measure_latency_ms(heavy, self.timing_input, runs=3, warmup=1, clock=time.process_time)
         del heavy
-        ms = measure_latency_ms(build(spec).to(memory_format=torch.channels_last), self.timing_input)
+        ms = measure_latency_ms(build(spec).to(memory_format=torch.channels_last), self.timing_input,
+                                clock=time.process_time)
         return {"speedup": heavy_ms / ms, "heavy_latency_ms_per_mp": heavy_ms / mp,
                 "untrained_latency_ms_per_mp": ms / mp}
 
