@@ -286,6 +286,38 @@ def test_a_latency_rule_prunes_slow_networks_untrained_and_keeps_peers_as_refere
     assert "compares with the heavy original" in capsys.readouterr().err
 
 
+def test_a_front_member_with_conv_blocks_gets_its_rep_twin_queued_once():
+    """--rep-twins: a searched trial on the feasible front with plain conv blocks queues the same network with rep
+    blocks (same MACs), once; peers, dominated trials and runs without the flag queue nothing."""
+    from searched_models.search_log import record_from_trial
+
+    cfg = search.SearchConfig(task="sr_x2", max_macs=3000.0, trials=10, images="", val_images="", rep_twins=True)
+    genome, _ = space.repair(space.params_for_spec(zoo.named_spec("sr_x2", "espcn"), "sr_x2"), "sr_x2", 3000.0)
+    conv = space.spec_from_params(genome, "sr_x2")
+
+    def study_with(*trials):
+        study = optuna.create_study(directions=["maximize", "minimize"])
+        for psnr, attrs in trials:
+            macs = spec_cost(conv).macs_per_mp()
+            study.add_trial(optuna.trial.create_trial(values=[psnr, macs], user_attrs={
+                "spec": conv, **attrs, "metrics": {"proxy_psnr": psnr, "macs_per_input_mp": macs, "feasible": True}}))
+        return study, [record_from_trial(t, "s") for t in study.trials]
+
+    study, (dominated, peer) = study_with((28.0, {}), (28.5, {"peer": "espcn"}))
+    assert search.queue_rep_twin(study, peer, cfg) is None               # peers are references, not searched
+    assert search.queue_rep_twin(study, dominated, cfg) is None          # dominated by the peer: not on the front
+    study, (record,) = study_with((28.0, {}))
+    assert search.queue_rep_twin(study, record, cfg) == 0
+    waiting = [t for t in study.get_trials(deepcopy=False) if t.state.name == "WAITING"]
+    assert len(waiting) == 1 and waiting[0].user_attrs == {"seed_from": "trial0+rep", "rep_twin_of": 0}
+    twin = space.spec_from_params(waiting[0].system_attrs["fixed_params"], "sr_x2")
+    assert [b["type"] for b in twin["blocks"]] == ["rep"]
+    assert spec_cost(twin).macs_per_mp() == spec_cost(conv).macs_per_mp()
+    assert search.queue_rep_twin(study, record, cfg) is None             # once
+    off = search.SearchConfig(task="sr_x2", max_macs=3000.0, trials=10, images="", val_images="")
+    assert search.queue_rep_twin(study, record, off) is None             # only with --rep-twins
+
+
 def trials_of(storage, study="pixelnas-sr_x2"):
     return optuna.load_study(study_name=study, storage=search.open_storage(storage)).get_trials()
 
