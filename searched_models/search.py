@@ -278,6 +278,7 @@ def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path:
     trial.set_user_attr("spec", spec)
     trial.set_user_attr("repair", moves)
     trial.set_constraint("macs_over_budget", macs - cfg.max_macs)   # NSGA-II: feasible when ≤ 0
+    within_budget = macs <= cfg.max_macs * (1 + 1e-9)
     fast_enough = True
     if cfg.min_speedup:
         speed = proxy.speedup(spec)
@@ -285,13 +286,13 @@ def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path:
         trial.set_user_attr("speed", speed)
         trial.set_constraint("slower_than_rule", cfg.min_speedup / speed["speedup"] - 1.0)
         if not fast_enough and not peer:   # hardware-aware rejection: not worth its proxy training
+            rejected = f"{speed['speedup']:.1f}x faster than the heavy, under the {cfg.min_speedup:g}x rule"
             trial.set_user_attr("metrics", {
                 "macs_per_input_pixel": cost.macs_per_pixel, "macs_per_input_mp": cost.macs_per_mp(),
                 "params": cost.params, "proxy_psnr": None, "latency_ms_per_mp": speed["untrained_latency_ms_per_mp"],
-                **speed, "within_budget": macs <= cfg.max_macs * (1 + 1e-9), "feasible": False, "min_speedup": cfg.min_speedup, "fast_enough": False, "rejected": f"{speed['speedup']:.1f}x faster than the heavy, "
-                                                        f"under the {cfg.min_speedup:g}x rule",
-                "seed": cfg.seed_data, "sampler_seed": cfg.seed, "duration_s": time.perf_counter() - start,
-                "proxy_steps": cfg.proxy_steps})
+                **speed, "within_budget": within_budget, "feasible": False, "min_speedup": cfg.min_speedup,
+                "fast_enough": False, "rejected": rejected, "seed": cfg.seed_data, "sampler_seed": cfg.seed,
+                "duration_s": time.perf_counter() - start, "proxy_steps": cfg.proxy_steps})
             study.tell(trial, state=TrialState.PRUNED)
             return log_trial(study, trial.number, log_path)
     key = spec_key(spec)
@@ -308,8 +309,7 @@ def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path:
         result = proxy.evaluate(spec)
     metrics = {"macs_per_input_pixel": cost.macs_per_pixel, "macs_per_input_mp": cost.macs_per_mp(),
                "params": cost.params, **result, **trial.user_attrs.get("speed", {}),
-               "within_budget": macs <= cfg.max_macs * (1 + 1e-9),
-               "feasible": macs <= cfg.max_macs * (1 + 1e-9) and fast_enough,
+               "within_budget": within_budget, "feasible": within_budget and fast_enough,
                **({"min_speedup": cfg.min_speedup, "fast_enough": fast_enough} if cfg.min_speedup else {}),
                "seed": cfg.seed_data, "sampler_seed": cfg.seed, "duration_s": time.perf_counter() - start,
                "proxy_steps": cfg.proxy_steps,
@@ -339,8 +339,15 @@ def progress_line(record: dict, finished: int, total: int, heavy_macs: float | N
     return (f"[{finished}/{total}] trial {record['number']:>3} {record['status']:<8} "
             f"PSNR {'     —' if psnr is None else f'{psnr:6.2f}'} dB  {record['macs_per_input_pixel'] / 1e3:8.2f} kMAC/px"
             f"{ratio}  {record['params']:>7} params  {record['latency_ms_per_mp']:7.1f} ms/MP{speed}  "
-            f"{record['duration_s']:5.1f} s  {'' if record['feasible'] else 'TOO SLOW  ' if record.get('fast_enough') is False else 'OVER BUDGET  '}[{tag}] "
+            f"{record['duration_s']:5.1f} s  {_flag(record)}[{tag}] "
             f"{describe(record['spec'])}")
+
+
+def _flag(record: dict) -> str:
+    """'' for a feasible trial, else why not (the latency rule first, as a pruned trial's reason)."""
+    if record["feasible"]:
+        return ""
+    return "TOO SLOW  " if record.get("fast_enough") is False else "OVER BUDGET  "
 
 
 MAX_CONSECUTIVE_FAILURES = 3
