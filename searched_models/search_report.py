@@ -3,8 +3,8 @@ registering a trial's spec as `specs/<task>/<name>.json` for `pixelnas train --s
 app's Search tab data (trials log → completed trials, table rows, figure, a spec's blocks).
 
 The Pareto front is `search_log.pareto`: the feasible (within the MAC budget, and fast enough under a study's latency
-rule) completed trials not dominated in
-(fewer MACs, higher proxy PSNR) — the two objectives of the multi-objective search (NSGA-II, Deb et al. 2002).
+rule) completed trials not dominated in (fewer MACs, higher proxy PSNR) — the two objectives of the multi-objective
+search (NSGA-II, Deb et al. 2002).
 """
 from __future__ import annotations
 
