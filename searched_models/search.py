@@ -236,33 +236,37 @@ def peer_params(task: str, zoo_dir: str | Path = ZOO_DIR) -> list[tuple[str, dic
 SPACE_ONLY_SETTINGS = ("body_types", "min_speedup", "max_macs", "teacher_pin", "rep_twins")
 
 
-def proxy_twins(storage: str, study, cfg: SearchConfig) -> list[tuple]:
-    """(study name, trial) of the completed trials of the other studies in `storage` whose proxy is this study's —
-    same settings apart from SPACE_ONLY_SETTINGS, same pinned teacher weights — so a network one of them already
-    trained is not trained again (the proxy is deterministic: same batches, same initial weights)."""
+def proxy_twins(storage: str, study, cfg: SearchConfig) -> dict[str, tuple]:
+    """spec_key → (study name, trial) of the completed trials of the other studies in `storage` whose proxy is this
+    study's — same settings apart from SPACE_ONLY_SETTINGS, same pinned teacher weights — so a network one of them
+    already trained is not trained again (the proxy is deterministic: same batches, same initial weights). The
+    first trial of a network wins."""
     import optuna
     from optuna.trial import TrialState
 
     mine = {k: v for k, v in cfg.settings().items() if k not in SPACE_ONLY_SETTINGS}
     teacher = study.user_attrs.get("teacher")
-    out = []
-    for summary in optuna.get_all_study_summaries(open_storage(storage), include_best_trial=False):
+    backend = open_storage(storage)
+    out: dict[str, tuple] = {}
+    for summary in optuna.get_all_study_summaries(backend, include_best_trial=False):
         if summary.study_name == study.study_name:
             continue
-        other = optuna.load_study(study_name=summary.study_name, storage=open_storage(storage))
+        other = optuna.load_study(study_name=summary.study_name, storage=backend)
         settings = {**LEGACY_SETTINGS, **(other.user_attrs.get("settings") or {})}
         same = all(_same(settings.get(k), v) for k, v in mine.items())
         other_teacher = other.user_attrs.get("teacher")
         if same and (teacher or {}).get("digest") == (other_teacher or {}).get("digest"):
-            out += [(summary.study_name, t) for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                    if t.user_attrs.get("spec") and "metrics" in t.user_attrs]
+            for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                if t.user_attrs.get("spec") and "metrics" in t.user_attrs:
+                    out.setdefault(spec_key(t.user_attrs["spec"]), (summary.study_name, t))
     return out
 
 
-def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path: Path, twins: list = ()) -> dict:
+def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path: Path,
+              twins: dict | None = None) -> dict:
     """Sample (or replay) the genome, repair, proxy-train, tell. Returns the JSONL record. twins: completed trials
-    of studies with the same proxy (`proxy_twins`, (study, trial) pairs) whose results a network identical to theirs
-    takes over."""
+    of studies with the same proxy (`proxy_twins`) whose results an identical network takes over."""
+    twins = twins or {}
     from optuna.trial import TrialState
 
     from searched_models import space
@@ -279,26 +283,27 @@ def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path:
     trial.set_user_attr("repair", moves)
     trial.set_constraint("macs_over_budget", macs - cfg.max_macs)   # NSGA-II: feasible when ≤ 0
     within_budget = macs <= cfg.max_macs * (1 + 1e-9)
-    fast_enough = True
+    common = {"macs_per_input_pixel": cost.macs_per_pixel, "macs_per_input_mp": cost.macs_per_mp(),
+              "params": cost.params, "within_budget": within_budget, "seed": cfg.seed_data, "sampler_seed": cfg.seed,
+              "proxy_steps": cfg.proxy_steps}
+    fast_enough, rule = True, {}
     if cfg.min_speedup:
         speed = proxy.speedup(spec)
         fast_enough = speed["speedup"] >= cfg.min_speedup
-        trial.set_user_attr("speed", speed)
+        rule = {**speed, "min_speedup": cfg.min_speedup, "fast_enough": fast_enough}
         trial.set_constraint("slower_than_rule", cfg.min_speedup / speed["speedup"] - 1.0)
         if not fast_enough and not peer:   # hardware-aware rejection: not worth its proxy training
             rejected = f"{speed['speedup']:.1f}x faster than the heavy, under the {cfg.min_speedup:g}x rule"
             trial.set_user_attr("metrics", {
-                "macs_per_input_pixel": cost.macs_per_pixel, "macs_per_input_mp": cost.macs_per_mp(),
-                "params": cost.params, "proxy_psnr": None, "latency_ms_per_mp": speed["untrained_latency_ms_per_mp"],
-                **speed, "within_budget": within_budget, "feasible": False, "min_speedup": cfg.min_speedup,
-                "fast_enough": False, "rejected": rejected, "seed": cfg.seed_data, "sampler_seed": cfg.seed,
-                "duration_s": time.perf_counter() - start, "proxy_steps": cfg.proxy_steps})
+                **common, "proxy_psnr": None, "latency_ms_per_mp": speed["untrained_latency_ms_per_mp"], **rule,
+                "feasible": False, "rejected": rejected, "duration_s": time.perf_counter() - start})
             study.tell(trial, state=TrialState.PRUNED)
             return log_trial(study, trial.number, log_path)
     key = spec_key(spec)
-    own = [(study.study_name, t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    twin_study, twin = next(((name, t) for name, t in [*own, *twins]
-                             if t.user_attrs.get("spec") and spec_key(t.user_attrs["spec"]) == key), (None, None))
+    own = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    twin_study, twin = next(((study.study_name, t) for t in own
+                             if t.user_attrs.get("spec") and spec_key(t.user_attrs["spec"]) == key),
+                            twins.get(key, (None, None)))
     if twin is not None:                 # the same network was already trained with the same data and seed
         result = {k: twin.user_attrs["metrics"][k]
                   for k in ("proxy_psnr", "latency_ms_per_mp", "train_s", "final_loss")}
@@ -307,12 +312,8 @@ def run_trial(study, trial, cfg: SearchConfig, proxy: Proxy, me: dict, log_path:
             trial.set_user_attr("duplicate_of_study", twin_study)
     else:
         result = proxy.evaluate(spec)
-    metrics = {"macs_per_input_pixel": cost.macs_per_pixel, "macs_per_input_mp": cost.macs_per_mp(),
-               "params": cost.params, **result, **trial.user_attrs.get("speed", {}),
-               "within_budget": within_budget, "feasible": within_budget and fast_enough,
-               **({"min_speedup": cfg.min_speedup, "fast_enough": fast_enough} if cfg.min_speedup else {}),
-               "seed": cfg.seed_data, "sampler_seed": cfg.seed, "duration_s": time.perf_counter() - start,
-               "proxy_steps": cfg.proxy_steps,
+    metrics = {**common, **result, **rule, "feasible": within_budget and fast_enough,
+               "duration_s": time.perf_counter() - start,
                "teacher_steps": proxy.teacher_info["steps_done"] if proxy.teacher_info else None}
     trial.set_user_attr("metrics", metrics)
     if not math.isfinite(result["proxy_psnr"]):
