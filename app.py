@@ -458,17 +458,23 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, **
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="PixelNAS demo app")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, local only)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     parser.add_argument("--bench", metavar="FILE", help="print the server time of /process for FILE and exit "
                                                           "(same as `pixelnas bench-app FILE`)")
-    parser.add_argument("--bench-variants", default="classical", help="comma-separated variants for --bench")
-    parser.add_argument("--bench-mp", type=float, default=1.0, help="resize the --bench photo to this many MP")
+    parser.add_argument("--bench-variants", default="searched",
+                        help="comma-separated variants for --bench (default searched, as bench-app)")
+    parser.add_argument("--bench-mp", type=float, default=1.0,
+                        help="resize the --bench photo to this many MP (default 1; 0 = as is)")
     args = parser.parse_args(argv)
     if args.bench:
         from isp import request_timing
+        from isp.errors import InputError
 
-        result = request_timing.bench_app(args.bench, variants=tuple(args.bench_variants.split(",")),
-                                          megapixels=args.bench_mp or None)
+        try:
+            result = request_timing.bench_app(args.bench, variants=tuple(args.bench_variants.split(",")),
+                                              megapixels=args.bench_mp or None)
+        except InputError as error:
+            parser.exit(2, f"app.py: {error}\n")
         print(request_timing.format_bench(result))
         return
     launch(build_app(), args.host, args.port)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from isp.cli_types import non_negative_int, output_file, positive_float, positive_int, write_text
 
 
 def add_commands(sub) -> None:
@@ -12,46 +13,64 @@ def add_commands(sub) -> None:
                                    "(DNG, CR2, NEF, ARW, RAF, …) is developed as shot.")
     p.add_argument("input", help="photo (PNG/JPEG/TIFF) or camera RAW file")
     p.add_argument("-o", "--output", required=True, help="output image (PNG, JPEG or TIFF)")
-    p.add_argument("--iso", type=float, default=800, help="simulated sensor ISO for photos (default 800)")
+    p.add_argument("--iso", type=positive_float, default=800, help="simulated sensor ISO for photos (default 800)")
     p.add_argument("--noise-free", action="store_true", help="simulate without sensor noise (photos only)")
     p.add_argument("--zoom", action="store_true", help="×2 zoom: the sensor sees the photo at half size; sr_x2 restores it")
     p.add_argument("--enhance", nargs="?", const="classical", default=None, metavar="VARIANT",
                    help="run the enhancement stage (default variant: classical; 'reference' = local Laplacian)")
     p.add_argument("--demosaic", default="malvar", help="bilinear | malvar | menon (default malvar)")
-    p.add_argument("--denoise", default="classical", help="raw denoiser variant: classical, heavy, searched, a zoo name or 'off'")
-    p.add_argument("--sr", default="classical", help="×2 zoom variant when --zoom (classical, lanczos, heavy, searched, …)")
-    p.add_argument("--wb", default="as_shot", help="as_shot | grey_world")
-    p.add_argument("--long-side", type=int, default=None, help="shrink the input to this long side first")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--denoise", default="classical",
+                   help="raw denoiser variant: classical, heavy, searched, a zoo name or 'off' (default classical)")
+    p.add_argument("--sr", default="classical",
+                   help="×2 zoom variant, used with --zoom: classical (bicubic), lanczos, heavy, searched or a zoo "
+                        "name (default classical)")
+    p.add_argument("--wb", default="as_shot", help="white balance: as_shot | grey_world (default as_shot)")
+    p.add_argument("--long-side", type=positive_int, default=None,
+                   help="shrink the input to this long side first (default: full size)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (default 0)")
     p.add_argument("--json", help="also write the stage table and scores as JSON here")
     p.set_defaults(func=run_process)
 
     b = sub.add_parser("demosaic-bench", help="PSNR of the demosaicers on noise-free mosaics of a folder",
                        description="Mosaic each image of FOLDER (RGGB, no noise), demosaic it with every method "
                                    "and print PSNR (RGB, 10-px border shaved) and ms per MP.")
-    b.add_argument("folder")
+    b.add_argument("folder", help="folder of colour images (PNG/JPEG/TIFF/BMP) taken as ground truth")
     b.add_argument("--json", help="write the results as JSON here")
     b.set_defaults(func=run_demosaic_bench)
 
 
 def run_process(args) -> int:
     from isp.capture import load_capture
+    from isp.errors import SettingError
     from isp.io import save_image
     from isp import metrics
     from isp.pipeline import Pipeline
 
-    capture = load_capture(args.input, iso=None if args.noise_free else args.iso, zoom=args.zoom,
-                           long_side=args.long_side, seed=args.seed)
+    output_file(args.output, "output image")
+    if args.json:
+        output_file(args.json, "JSON file")
     config = {"demosaic": args.demosaic, "white_balance": args.wb,
               "denoise_raw": None if args.denoise == "off" else args.denoise,
               "sr_x2": args.sr if args.zoom else None, "enhance": args.enhance}
-    result = Pipeline(config).run(capture.raw)
+    try:
+        pipeline = Pipeline(config)                 # checks every variant name before the input is read
+    except SettingError as error:
+        if "'denoise_raw'" in str(error):
+            raise SettingError(f"{error} --denoise off skips the stage.") from None
+        raise
+    capture = load_capture(args.input, iso=None if args.noise_free else args.iso, zoom=args.zoom,
+                           long_side=args.long_side, seed=args.seed)
+    result = pipeline.run(capture.raw)
     save_image(args.output, result.image)
     print(f"input: {capture.raw.source} ({capture.raw.width}×{capture.raw.height} mosaic, {capture.raw.pattern})")
     for note in capture.notes:
         print(f"assumed: {note}")
-    if capture.is_raw_file and not args.noise_free and args.iso != 800:
+    if capture.is_raw_file and args.noise_free:
+        print("note: --noise-free applies to photos only; a RAW file carries its own noise")
+    elif capture.is_raw_file and args.iso != 800:
         print("note: --iso applies to photos only; a RAW file carries its own noise")
+    if not args.zoom and args.sr != "classical":
+        print(f"note: --sr {args.sr} has no effect without --zoom")
     print(result.table())
     scores = None
     if capture.truth is not None:
@@ -66,7 +85,7 @@ def run_process(args) -> int:
         print("RAW input: no ground truth to score against")
     print(f"wrote {args.output} ({result.image.shape[1]}×{result.image.shape[0]})")
     if args.json:
-        Path(args.json).write_text(json.dumps({
+        write_text(args.json, json.dumps({
             "stages": [r.__dict__ | {"input_shape": list(r.input_shape)} for r in result.reports],
             "scores": scores, "assumptions": list(capture.notes)}, indent=2))
     return 0
@@ -75,8 +94,10 @@ def run_process(args) -> int:
 def run_demosaic_bench(args) -> int:
     from isp.demosaic_eval import evaluate_demosaic, format_table
 
+    if args.json:
+        output_file(args.json, "JSON file")
     results = evaluate_demosaic(args.folder)
     print(format_table(results))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        write_text(args.json, json.dumps(results, indent=2))
     return 0

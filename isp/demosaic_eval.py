@@ -23,12 +23,21 @@ SHAVE = 10
 
 
 def load_srgb(path: Path) -> np.ndarray:
-    """An image file → float32 H×W×3 sRGB-encoded in [0, 1] (8- or 16-bit)."""
-    with Image.open(path) as image:
-        if image.mode in ("I;16", "I;16B", "I"):
-            grey = np.asarray(image, np.float32) / 65535.0
-            return np.repeat(grey[..., None], 3, axis=-1)
-        return np.asarray(image.convert("RGB"), np.float32) / 255.0
+    """An image file → float32 H×W×3 sRGB-encoded in [0, 1] (8- or 16-bit); an `InputError` naming the file
+    when it is not a readable image or too small for the shaved comparison."""
+    try:
+        with Image.open(path) as image:
+            if image.mode in ("I;16", "I;16B", "I"):
+                grey = np.asarray(image, np.float32) / 65535.0
+                rgb = np.repeat(grey[..., None], 3, axis=-1)
+            else:
+                rgb = np.asarray(image.convert("RGB"), np.float32) / 255.0
+    except (OSError, SyntaxError, ValueError) as error:     # what Pillow raises for unreadable or damaged files
+        raise InputError(f"'{path.name}' is not a readable image ({error}).") from None
+    if min(rgb.shape[:2]) < 2 * SHAVE + 2:
+        raise InputError(f"'{path.name}' is {rgb.shape[1]}×{rgb.shape[0]} px; the benchmark needs at least "
+                         f"{2 * SHAVE + 2} px on each side ({SHAVE}-px border shaved).")
+    return rgb
 
 
 def evaluate_demosaic(folder: str | Path, methods=("bilinear", "malvar", "menon"), pattern: str = "RGGB") -> dict:
@@ -38,15 +47,17 @@ def evaluate_demosaic(folder: str | Path, methods=("bilinear", "malvar", "menon"
     unknown = [m for m in methods if m not in DEMOSAICERS]
     if unknown:
         raise SettingError(f"Unknown demosaicing method(s) {unknown}; choose from {', '.join(DEMOSAICERS)}.")
+    if not folder.is_dir():
+        raise InputError(f"Image folder '{folder}' does not exist or is not a folder.")
     files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                   key=lambda p: (len(p.stem), p.stem)) if folder.is_dir() else []
+                   key=lambda p: (len(p.stem), p.stem))
     if not files:
         raise InputError(f"No images ({', '.join(IMAGE_SUFFIXES)}) found in folder {folder}.")
     images: dict[str, dict[str, float]] = {}
     seconds = {m: 0.0 for m in methods}
     megapixels = 0.0
-    for path in files:
-        truth = crop_even(load_srgb(path))
+    truths = [(path, crop_even(load_srgb(path))) for path in files]    # every file is checked before timing
+    for path, truth in truths:
         cfa = mosaic(truth, pattern)
         megapixels += truth.shape[0] * truth.shape[1] / 1e6
         row = {}

@@ -18,6 +18,7 @@ import numpy as np
 
 from isp import compare, compare_scores, compare_types, views
 from isp.errors import SettingError
+from isp.cli_types import positive_int
 from isp.io import load_image, save_image
 from isp.models import ModelCache
 
@@ -29,7 +30,7 @@ def resized_photo(path: str | Path, megapixels: float | None, directory: str | P
     if not megapixels:
         return path
     if megapixels < 0.01:
-        raise SettingError(f"--mp must be at least 0.01 (megapixels), not {megapixels}.")
+        raise SettingError(f"--mp must be 0 (the photo as is) or at least 0.01 megapixels, not {megapixels}.")
     photo = load_image(path)
     scale = (megapixels * 1e6 / (photo.shape[0] * photo.shape[1])) ** 0.5
     size = (max(16, round(photo.shape[1] * scale)), max(16, round(photo.shape[0] * scale)))
@@ -109,8 +110,8 @@ def add_command(sub) -> None:
     p.add_argument("--variants", default="searched",
                    help="comma-separated variants: searched, heavy, classical or zoo names (default searched)")
     p.add_argument("--mp", type=float, default=1.0, help="resize the photo to this many megapixels (0 = as is)")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up (default 3)")
-    p.add_argument("--iso", type=int, default=800, help="simulated ISO (default 800, as the app)")
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed runs after the warm-up (default 3)")
+    p.add_argument("--iso", type=positive_int, default=800, help="simulated ISO (default 800, as the app)")
     p.set_defaults(func=run)
 
 

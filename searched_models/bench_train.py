@@ -10,6 +10,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from isp.cli_types import positive_int
 from searched_models import zoo
 from searched_models.spec import build, load_spec
 
@@ -44,10 +45,10 @@ def add_command(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--name", help="a shipped spec in searched_models/specs/<task>/")
     src.add_argument("--spec", help="a JSON spec file")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--patch", type=int, default=48)
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--batch", type=positive_int, default=16, help="patches per step (default 16)")
+    p.add_argument("--patch", type=positive_int, default=48, help="crop size in network-input pixels (default 48)")
+    p.add_argument("--steps", type=positive_int, default=3, help="timed steps per mode after one warm-up (default 3)")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.set_defaults(func=run)
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 
+from isp.cli_types import int_list, non_negative_int, output_file, positive_float, positive_int, write_text
 from isp.errors import InputError
 
 # Training recipes by name. "light" is the one recipe every peer and every searched model gets (same data,
@@ -34,26 +35,32 @@ def add_train(sub) -> None:
                         "candidate: a search front member trained for comparison, never resolved as 'searched')")
     p.add_argument("--images", required=True, help="folder of training photos (searched recursively)")
     p.add_argument("--val-images", help="folder of validation photos")
-    p.add_argument("--val-limit", type=int, default=8, help="use at most this many validation photos (default 8)")
+    p.add_argument("--val-limit", type=positive_int, default=8, help="use at most this many validation photos (default 8)")
     p.add_argument("--recipe", choices=sorted(RECIPES), help="named settings shared by peers and searched "
                    "models (" + "; ".join(f"{k}: {v}" for k, v in RECIPES.items()) + "); explicit flags override")
-    p.add_argument("--steps", type=int, help="total optimisation steps (the cosine schedule's length)")
-    p.add_argument("--batch", type=int)
-    p.add_argument("--patch", type=int, help="crop size in network-input pixels (task default)")
-    p.add_argument("--lr", type=float)
+    p.add_argument("--steps", type=positive_int, help="total optimisation steps (the cosine schedule's length)")
+    p.add_argument("--batch", type=positive_int, help="patches per step (default 16, or the recipe's)")
+    p.add_argument("--patch", type=positive_int, help="crop size in network-input pixels (task default)")
+    p.add_argument("--lr", type=positive_float, help="peak Adam learning rate of the cosine schedule "
+                                                     "(default 2e-4, or the recipe's)")
     p.add_argument("--teacher", help="distil from this zoo model (e.g. heavy)")
-    p.add_argument("--distill-weight", type=float, default=0.5)
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="with --teacher: weight of the L1 to the teacher's output; the ground truth gets 1 − it "
+                        "(default 0.5)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (only faster on CPUs with AVX512-BF16/AMX)")
-    p.add_argument("--val-every", type=int, default=500)
-    p.add_argument("--ckpt-every", type=int, default=250)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    p.add_argument("--val-every", type=positive_int, default=500, help="validate every N steps (default 500)")
+    p.add_argument("--ckpt-every", type=positive_int, default=250, help="checkpoint every N steps (default 250)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the patch sampler and the "
+                                                                    "initial weights (default 0)")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: all cores)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the zoo")
     p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
     p.set_defaults(func=run_train)
 
 
 def run_train(args) -> int:
+    from pathlib import Path
+
     from searched_models import zoo
     from searched_models.spec import load_spec
     from searched_models.train import TrainConfig, train
@@ -67,6 +74,7 @@ def run_train(args) -> int:
     spec = load_spec(args.spec) if args.spec else zoo.named_spec(args.task, args.name)
     name = args.save_as or spec.get("name") or args.name
     role = args.role or ("heavy" if name.endswith("_heavy") or name == "edsr_baseline" else "peer")
+    check_unique_role(args.task, name, role, Path(args.zoo) if args.zoo else zoo.ZOO_DIR)
     cfg = TrainConfig(task=args.task, name=name, spec=spec, images=args.images, steps=steps, role=role,
                       val_images=args.val_images, val_limit=args.val_limit, batch=args.batch or recipe.get("batch", 16),
                       patch=args.patch, lr=args.lr or recipe.get("lr", 2e-4), teacher=args.teacher, distill_weight=args.distill_weight, bf16=args.bf16,
@@ -78,6 +86,19 @@ def run_train(args) -> int:
     return 0
 
 
+def check_unique_role(task: str, name: str, role: str, zoo_dir) -> None:
+    """heavy and searched are held by one model per task: training another model into that role is refused
+    (train it as a candidate, then `pixelnas set-role`, which demotes the holder and records the change)."""
+    from searched_models import zoo
+
+    if role not in ("heavy", "searched"):
+        return
+    holders = [c["name"] for c in zoo.list_models(task, zoo_dir) if c.get("role") == role and c["name"] != name]
+    if holders:
+        raise InputError(f"{task}/{holders[0]} already has role {role}. Train {name} with --role candidate, then "
+                         f"`pixelnas set-role --task {task} --name {name} --role {role}` when it is done.")
+
+
 def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="evaluate classical, heavy, peers and searched models of a task",
                        description="Print (and write as JSON) per model: role, params, MACs per input MP, "
@@ -87,11 +108,11 @@ def add_eval(sub) -> None:
     p.add_argument("--images", required=True, action="append",
                    help="image folder(s), comma-separated or repeated; each is reported separately")
     p.add_argument("--models", help="comma-separated: classical, heavy, searched, zoo names (default: all)")
-    p.add_argument("--iso", default="800,3200", help="ISOs for denoise_raw (default 800,3200)")
-    p.add_argument("--limit", type=int, help="at most this many images per folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--iso", type=int_list, default=[800, 3200], help="ISOs for denoise_raw (default 800,3200)")
+    p.add_argument("--limit", type=positive_int, help="at most this many images per folder")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the simulated sensor noise (default 0)")
     p.add_argument("--json", help="write the report as JSON here")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
     p.set_defaults(func=run_eval)
 
@@ -103,16 +124,16 @@ def run_eval(args) -> int:
 
     from searched_models.evaluate import evaluate, expand_folders, format_report
 
+    if args.json:
+        output_file(args.json, "JSON file")
     if args.threads:
         torch.set_num_threads(args.threads)
     models = [m for m in args.models.split(",") if m] if args.models else None
-    isos = [int(float(i)) for i in args.iso.split(",") if i]
-    report = evaluate(args.task, expand_folders(args.images), models, isos, args.seed, args.limit,
+    report = evaluate(args.task, expand_folders(args.images), models, args.iso, args.seed, args.limit,
                       Path(args.zoo) if args.zoo else None, progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_report(report))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        write_text(args.json, json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
 
@@ -177,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`pixelnas … | head`): stop quietly, as the Python docs recommend for pipes.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as error:        # the last net under the early checks: a file that could not be read or written
+        where = f" '{error.filename}'" if error.filename else ""
+        print(f"pixelnas: cannot access{where}: {error.strerror or error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

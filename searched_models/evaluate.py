@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from isp import metrics
+from isp.errors import InputError, SettingError
 from isp.models import ModelCache
 from isp.pipeline import Pipeline, develop_photo
 from isp.power import PHOTO_12MP, PROFILES, VIDEO_1080P, energy_mj, power_mw
@@ -160,6 +161,11 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
     cache = ModelCache(zoo_dir)
     if models is None:
         models = ["classical"] + [c["name"] for c in zoo.list_models(task, **({"zoo_dir": zoo_dir} if zoo_dir else {}))]
+    photos_by_folder = {}                       # every image is read (and checked) before the models are timed
+    for folder in folders:
+        photos_by_folder[folder] = load_folder(folder, limit=limit, min_side=16)
+        if not photos_by_folder[folder]:
+            raise InputError(f"No image in '{folder}' is at least 16 px on each side.")
     rows = model_rows(task, models, cache)
     if task == "enhance" and not any(r["name"] == "reference" for r in rows):
         rows += model_rows(task, ["reference"], cache)
@@ -180,7 +186,7 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
     iso_list = (isos or [800, 3200]) if task == "denoise_raw" else [None]
     groups = []
     for folder in folders:
-        photos = load_folder(folder, limit=limit, min_side=16)
+        photos = photos_by_folder[folder]
         references = [develop_photo(p, iso=None, models=cache)[0].image for p in photos] \
             if task == "denoise_raw" else None
         for iso in iso_list:
@@ -256,6 +262,8 @@ def fmt_optional(value, pattern: str, width: int) -> str:
 
 def expand_folders(values: list[str]) -> list[str]:
     folders = [f for v in values for f in v.split(",") if f]
+    if not folders:
+        raise SettingError("Give at least one image folder with --images.")
     for f in folders:
         list_images(f)          # raises a clear InputError for a missing or empty folder
     return folders

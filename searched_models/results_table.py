@@ -73,7 +73,10 @@ def render(zoo_dir: Path = ZOO_DIR) -> str:
 
 def splice(readme: str, block: str) -> str:
     if START not in readme or END not in readme:
-        raise ValueError(f"README has no {START} … {END} block")
+        from isp.errors import SettingError
+
+        raise SettingError(f"The README has no {START} … {END} block to fill; add the two markers where the "
+                           "table belongs.")
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{block}{END}{tail}"
@@ -84,13 +87,20 @@ def add_command(sub) -> None:
                        description="Rewrite the README block between the results markers from "
                                    "searched_models/zoo/<task>/eval.json; with --check only compare.")
     p.add_argument("--check", action="store_true", help="exit 1 if the README is out of date")
-    p.add_argument("--readme", default=str(README))
+    p.add_argument("--readme", default=str(README), help="the README to update (default: the project's README.md)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from isp.errors import InputError
+
     path = Path(args.readme)
-    current = path.read_text()
+    try:
+        current = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"Cannot read the README '{path}' ({error.strerror or error}).") from None
+    except UnicodeDecodeError:
+        raise InputError(f"Cannot read the README '{path}': it is not UTF-8 text.") from None
     wanted = splice(current, render())
     if args.check:
         if wanted != current:
@@ -98,6 +108,9 @@ def run(args) -> int:
             return 1
         print("README results table matches the eval JSON")
         return 0
-    path.write_text(wanted)
+    if wanted == current:
+        print(f"{path} already matches the eval JSON; nothing changed")
+        return 0
+    path.write_text(wanted, encoding="utf-8")
     print(f"updated {path}")
     return 0

@@ -20,6 +20,7 @@ This module: the search settings, the study's creation, the trial loop and the c
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import shlex
@@ -29,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from isp.cli_types import non_negative_int, positive_float, positive_int
 from isp.errors import InputError, SettingError
 from searched_models.search_budget import heavy_card, parse_macs, resolve_budget
 from searched_models.search_log import (ZOO_DIR, describe, log_trial, read_trials_jsonl, spec_key,
@@ -438,6 +440,14 @@ def _fail_and_requeue(study, trial, error: BaseException, log_path: Path) -> Bas
     return error
 
 
+def macs_argument(text: str) -> float:
+    """`parse_macs` as an argparse type, so a bad value reads as argparse's one-line usage error."""
+    try:
+        return parse_macs(text)
+    except SettingError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_command(sub) -> None:
     """Register `pixelnas search` on an argparse subparsers object."""
     p = sub.add_parser("search", help="hardware-aware architecture search (Optuna NSGA-II) for a task",
@@ -447,37 +457,39 @@ def add_command(sub) -> None:
                                    "--register TRIAL --as NAME writes specs/<task>/NAME.json for `pixelnas train`.")
     p.add_argument("--task", required=True, choices=TASKS)
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--max-macs", type=parse_macs, help="budget in MACs per input pixel (e.g. 12000 or 12k)")
-    budget.add_argument("--budget-ratio", type=float, help="budget as a fraction of the heavy model's MACs (e.g. 0.01)")
-    p.add_argument("--trials", type=int, help="run until the study has this many finished trials")
-    p.add_argument("--seed", type=int, default=0, help="sampler seed (give parallel workers different seeds)")
+    budget.add_argument("--max-macs", type=macs_argument, help="budget in MACs per input pixel (e.g. 12000 or 12k)")
+    budget.add_argument("--budget-ratio", type=positive_float, help="budget as a fraction of the heavy model's MACs (e.g. 0.01)")
+    p.add_argument("--trials", type=positive_int, help="run until the study has this many finished trials")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="sampler seed (give parallel workers different seeds)")
     p.add_argument("--storage", help="Optuna journal file or RDB URL (default zoo/<task>/search.journal)")
     p.add_argument("--study", help="study name (default pixelnas-<task>)")
     p.add_argument("--images", help="folder of training photos")
     p.add_argument("--val-images", help="folder of validation photos")
-    p.add_argument("--val-limit", type=int, default=4, help="validation photos used (default 4)")
-    p.add_argument("--val-crop", type=int, default=192, help="centre crop of each validation photo (default 192)")
-    p.add_argument("--proxy-steps", type=int, default=200, help="training steps per trial (default 200)")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--patch", type=int, help="training crop in network-input pixels (task default)")
-    p.add_argument("--lr", type=float, default=1e-3, help="proxy learning rate (cosine decay; default 1e-3)")
+    p.add_argument("--val-limit", type=positive_int, default=4, help="validation photos used (default 4)")
+    p.add_argument("--val-crop", type=positive_int, default=192, help="centre crop of each validation photo (default 192)")
+    p.add_argument("--proxy-steps", type=positive_int, default=200, help="training steps per trial (default 200)")
+    p.add_argument("--batch", type=positive_int, default=8, help="patches per proxy training step (default 8)")
+    p.add_argument("--patch", type=positive_int, help="training crop in network-input pixels (task default)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="proxy learning rate (cosine decay; default 1e-3)")
     p.add_argument("--teacher", help="distil from this zoo model, e.g. heavy")
     p.add_argument("--teacher-pin", metavar="STUDY",
                    help="with --teacher: distil from the weights another study of the task pinned "
                         "(zoo/<task>/STUDY.teacher.safetensors, shared, not copied) instead of pinning the heavy's "
                         "current checkpoint for this study")
-    p.add_argument("--distill-weight", type=float, default=0.5)
-    p.add_argument("--population", type=int, default=16, help="NSGA-II population size (default 16)")
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="with --teacher: weight of the L1 to the teacher's output; the ground truth gets 1 − it "
+                        "(default 0.5)")
+    p.add_argument("--population", type=positive_int, default=16, help="NSGA-II population size (default 16)")
     p.add_argument("--no-peers", action="store_true", help="do not enqueue the hand-designed peers in a new study")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.add_argument("--cache-mb", type=float, default=SearchConfig.cache_mb,
                    help="memory for the proxy's training batches and teacher outputs, reused by every trial of a "
                         f"worker (default {SearchConfig.cache_mb:g}; a batch that does not fit is recomputed each trial)")
     p.add_argument("--cache-dir", help="where the proxy's batches and teacher outputs are kept between runs (default "
                                        "~/.cache/pixelnas or $PIXELNAS_CACHE; ~4 MB per SR batch of 16; '' disables)")
-    p.add_argument("--latency-size", type=int, default=LATENCY_SIZE,
+    p.add_argument("--latency-size", type=positive_int, default=LATENCY_SIZE,
                    help=f"side of the fixed latency input in network-input pixels (default {LATENCY_SIZE})")
-    p.add_argument("--min-speedup", type=float, metavar="X",
+    p.add_argument("--min-speedup", type=positive_float, metavar="X",
                    help="latency rule (hardware-aware search): before training, time each network and the heavy back to "
                         "back on the latency input; a sampled network less than X times faster is rejected untrained "
                         "(pruned), a slower peer is still trained but marked infeasible (e.g. 30)")
@@ -501,10 +513,10 @@ def run(args) -> int:
     zoo_dir = args.zoo or str(ZOO_DIR)
     storage = args.storage or default_storage(args.task, zoo_dir)
     study_name = args.study or default_study(args.task)
-    if args.trials is None and not args.report and args.register is None and not args.latency:
-        raise SettingError("Nothing to do: give --trials N, --report, --latency TRIALS or --register TRIAL --as NAME.")
     if (args.register is None) != (args.register_as is None):
         raise SettingError("--register TRIAL and --as NAME go together.")
+    if args.trials is None and not args.report and args.register is None and not args.latency:
+        raise SettingError("Nothing to do: give --trials N, --report, --latency TRIALS or --register TRIAL --as NAME.")
     if args.trials is not None:
         if args.trials < 1:
             raise SettingError("--trials must be at least 1.")
@@ -546,10 +558,11 @@ def run(args) -> int:
             torch.set_num_threads(args.threads)
         print(latency_ratios(args.task, storage, study_name, numbers, args.latency_size, zoo_dir))
     if args.register is not None:
-        path = register(args.task, storage, study_name, args.register, args.register_as,
-                        args.spec_dir or SPEC_DIR, command="pixelnas " + shlex.join(sys.argv[1:]))
-        print(f"wrote {path}\ntrain it with: pixelnas train --task {args.task} --spec {path} --role searched "
-              f"--recipe light --images DIR --val-images DIR   (the peers' recipe: same data and steps)")
+        path, written = register(args.task, storage, study_name, args.register, args.register_as,
+                                 args.spec_dir or SPEC_DIR, command="pixelnas " + shlex.join(sys.argv[1:]))
+        print(f"{'wrote' if written else 'already registered (unchanged):'} {path}\n"
+              f"train it with: pixelnas train --task {args.task} --spec {path} --role searched --recipe light "
+              f"--images DIR --val-images DIR   (the peers' recipe: same data and steps)")
     return 0
 
 

@@ -156,8 +156,10 @@ def _portable(storage: str) -> str:
 
 
 def register(task: str, storage: str, study_name: str, number: int, name: str,
-             spec_dir: str | Path = SPEC_DIR, command: str = "") -> Path:
-    """Write specs/<task>/<name>.json: the trial's spec plus a "search" provenance block."""
+             spec_dir: str | Path = SPEC_DIR, command: str = "") -> tuple[Path, bool]:
+    """Write specs/<task>/<name>.json: the trial's spec plus a "search" provenance block. Returns the path and
+    whether it was written: registering the same trial under the same name again (as the README's
+    reproduction commands do on a fresh clone) keeps the committed file; another trial under that name is refused."""
     from optuna.trial import TrialState
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""):
@@ -171,7 +173,13 @@ def register(task: str, storage: str, study_name: str, number: int, name: str,
         raise SettingError(f"Trial {number} of {study_name!r} is {trial.state.name.lower()}, not complete.")
     path = Path(spec_dir) / task / f"{name}.json"
     if path.exists():
-        raise SettingError(f"{path} exists already; choose another --as name.")
+        try:
+            held = json.loads(path.read_text()).get("search", {})
+        except (OSError, ValueError, AttributeError):
+            held = {}
+        if (held.get("study"), held.get("trial")) == (study_name, number):
+            return path, False
+        raise SettingError(f"{path} exists already and holds another network; choose another --as name.")
     metrics = trial.user_attrs["metrics"]
     settings = study.user_attrs.get("settings", {})
     spec = {**trial.user_attrs["spec"], "name": name,
@@ -184,7 +192,7 @@ def register(task: str, storage: str, study_name: str, number: int, name: str,
                        "seed_from": trial.user_attrs.get("seed_from"), "command": command}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec, indent=2) + "\n")
-    return path
+    return path, True
 
 
 # ------------------------------------------------------------------------------------------ the app's Search tab

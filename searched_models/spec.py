@@ -248,7 +248,7 @@ def normalise_spec(spec: dict) -> dict:
     s.setdefault("name", "unnamed")
     for key in ("task", "in_channels", "out_channels"):
         if key not in s:
-            raise SpecError(f"spec needs {key!r}")
+            raise SpecError(f"The spec has no {key!r} field (every spec names its task, in_channels and out_channels).")
     s.setdefault("scale", 1)
     s.setdefault("unshuffle", 1)
     s.setdefault("stem", {"channels": 32, "kernel": 3, "act": "relu"})

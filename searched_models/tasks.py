@@ -193,6 +193,19 @@ TASKS: dict[str, Task] = {
 }
 
 
+def check_spec_fits(spec: dict, task: Task) -> None:
+    """A SettingError when a spec was written for another task or its input/output shape is not the task's."""
+    from isp.errors import SettingError
+
+    if spec.get("task") not in (None, task.name):
+        raise SettingError(f"The spec is for task {spec['task']!r}, not {task.name!r}.")
+    wanted = {"in_channels": task.in_channels, "out_channels": task.out_channels, "scale": task.scale}
+    wrong = [f"{key} {spec.get(key, 1 if key == 'scale' else None)} (the task needs {value})"
+             for key, value in wanted.items() if spec.get(key, 1 if key == "scale" else None) != value]
+    if wrong:
+        raise SettingError(f"The spec does not fit task {task.name!r}: " + ", ".join(wrong) + ".")
+
+
 def get_task(name: str) -> Task:
     from isp.errors import SettingError
 

@@ -27,7 +27,7 @@ from searched_models.data import load_folder
 from searched_models.infer import run_chw
 from searched_models.plateau import plateau_status
 from searched_models.spec import build, normalise_spec
-from searched_models.tasks import get_task
+from searched_models.tasks import check_spec_fits, get_task
 
 
 @dataclass
@@ -220,6 +220,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     task = get_task(cfg.task)
+    check_spec_fits(cfg.spec, task)
     spec = normalise_spec({**cfg.spec, "task": cfg.task, "name": cfg.name})
     zoo_dir = Path(cfg.zoo_dir)
     weights = zoo.weights_path(cfg.task, cfg.name, zoo_dir)

@@ -91,13 +91,19 @@ def format_status(rows: list[dict]) -> str:
 def add_command(sub) -> None:
     p = sub.add_parser("zoo-status", help="where every zoo training stands and how to continue it",
                        description=__doc__.splitlines()[0])
-    p.add_argument("--task", action="append", help="only this task (repeatable)")
+    p.add_argument("--task", action="append", choices=["denoise_raw", "sr_x2", "enhance"],
+                   help="only this task (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    rows = zoo_status(Path(args.zoo) if args.zoo else zoo.ZOO_DIR, args.task)
+    folder = Path(args.zoo) if args.zoo else zoo.ZOO_DIR
+    if not folder.is_dir():
+        from isp.errors import SettingError
+
+        raise SettingError(f"Zoo folder '{folder}' does not exist or is not a folder.")
+    rows = zoo_status(folder, args.task)
     print(json.dumps(rows, indent=2) if args.json else format_status(rows))
     return 0

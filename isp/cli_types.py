@@ -1,0 +1,72 @@
+"""argparse value types and output-path checks shared by every `pixelnas` sub-command.
+
+A bad number fails at parse time with argparse's one-line usage error (exit status 2), and an output path
+that cannot be written fails before any work is done, so no run is lost to a typo in `--json`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from isp.errors import SettingError
+
+
+def _number(kind, minimum, text: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") \
+            from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer ≥ 1 (steps, batch, patch, repeats…)."""
+    return _number(int, 1, text)
+
+
+def non_negative_int(text: str) -> int:
+    """An integer ≥ 0 (seeds)."""
+    return _number(int, 0, text)
+
+
+def positive_float(text: str) -> float:
+    """A number > 0 (ISO, learning rate…); 0 itself is refused."""
+    value = _number(float, 0.0, text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def int_list(text: str) -> list[int]:
+    """A comma-separated list of positive integers, e.g. '800,3200'."""
+    values = [positive_int(item.strip()) for item in text.split(",") if item.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of integers, got {text!r}")
+    return values
+
+
+def output_file(path: str | Path, what: str = "output file") -> Path:
+    """Check before the work starts that `path` can be written: not a folder, and its nearest existing
+    parent is a writable folder (missing folders are created when the file is written). Returns the Path."""
+    path = Path(path)
+    if path.is_dir():
+        raise SettingError(f"The {what} '{path}' is a folder; give a file name.")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SettingError(f"Cannot write the {what} '{path}': '{parent}' is a file, not a folder.")
+    if not os.access(parent, os.W_OK):
+        raise SettingError(f"Cannot write the {what} '{path}': no write permission in '{parent}'.")
+    return path
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write a checked output file, creating its missing folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

@@ -1,0 +1,63 @@
+"""Wrong invocations of `pixelnas` fail fast with one readable line (exit status 2) and lose nothing."""
+import pytest
+
+from searched_models import cli, evaluate
+
+
+def pixelnas(capsys, *args) -> tuple[int, str]:
+    """Run the CLI in-process; returns (exit status, stderr). argparse errors exit via SystemExit."""
+    try:
+        code = cli.main(list(args))
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture()
+def junk_folder(tmp_path):
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    (folder / "text.jpg").write_text("not an image")
+    return folder
+
+
+@pytest.mark.parametrize("args, message", [
+    (["process", "{chart}", "-o", "{tmp}/o.png", "--seed", "-1"], "--seed: must be at least 0"),
+    (["process", "{chart}", "-o", "{tmp}/o.png", "--json", "{tmp}"], "is a folder"),
+    (["process", "{chart}", "-o", "{chart}/o.png"], "is a file, not a folder"),
+    (["process", "{chart}", "-o", "{tmp}/o.png", "--long-side", "0"], "--long-side: must be at least 1"),
+    (["process", "{chart}", "-o", "{tmp}/o.png", "--denoise", "nope"], "--denoise off skips the stage"),
+    (["eval", "--task", "denoise_raw", "--images", "{tmp}", "--iso", "abc"], "--iso: expected an integer"),
+    (["eval", "--task", "sr_x2", "--images", ","], "at least one image folder"),
+    (["bench-train", "--task", "sr_x2", "--name", "fsrcnn", "--steps", "0"], "--steps: must be at least 1"),
+    (["results-table", "--readme", "{tmp}/missing.md"], "Cannot read the README"),
+    (["results-table", "--readme", "{chart}"], "not UTF-8 text"),
+    (["results-table", "--readme", "{junk}/text.jpg"], "no <!--"),
+    (["search", "--task", "sr_x2", "--max-macs", "abc", "--trials", "2"], "Cannot read the MAC count"),
+    (["search", "--task", "sr_x2", "--as", "foo"], "--register TRIAL and --as NAME go together"),
+    (["zoo-status", "--task", "foo"], "invalid choice"),
+    (["zoo-status", "--zoo", "{tmp}/nowhere"], "does not exist"),
+    (["demosaic-bench", "{tmp}/nowhere"], "does not exist"),
+    (["demosaic-bench", "{junk}"], "'text.jpg' is not a readable image"),
+    (["train", "--task", "sr_x2", "--name", "fsrcnn", "--images", "{tmp}", "--steps", "-5"], "must be at least 1"),
+    (["train", "--task", "sr_x2", "--spec", "searched_models/specs/denoise_raw/dncnn_small.json",
+      "--images", "{tmp}", "--steps", "2"], "is for task 'denoise_raw', not 'sr_x2'"),
+    (["train", "--task", "sr_x2", "--name", "fsrcnn", "--role", "heavy", "--images", "{tmp}", "--steps", "2"],
+     "already has role heavy"),
+])
+def test_a_wrong_invocation_fails_fast_with_one_line(capsys, tmp_path, assets_dir, junk_folder, args, message):
+    values = {"chart": str(assets_dir / "text_chart.png"), "tmp": str(tmp_path), "junk": str(junk_folder)}
+    before = sorted(tmp_path.rglob("*"))
+    code, err = pixelnas(capsys, *(a.format(**values) for a in args))
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert sorted(tmp_path.rglob("*")) == before          # nothing written, nothing half-done
+
+
+def test_eval_reads_every_image_before_it_times_a_model(capsys, junk_folder, monkeypatch):
+    def timed(*_):
+        raise AssertionError("a model was timed before the images were checked")
+
+    monkeypatch.setattr(evaluate, "measure_ms_per_mp", timed)
+    code, err = pixelnas(capsys, "eval", "--task", "sr_x2", "--images", str(junk_folder), "--models", "classical")
+    assert code == 2 and "text.jpg" in err
