@@ -30,6 +30,7 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     pytest.skip("Chromium or chromedriver not installed (apt-get install chromium chromium-driver)",
                 allow_module_level=True)
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install selenium)")
+from selenium.common.exceptions import ElementClickInterceptedException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
@@ -67,15 +68,26 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+def find(driver, xpath: str, timeout: float = 60):
+    """The element at `xpath`, waiting for it: on a loaded machine the page's components render late."""
+    return WebDriverWait(driver, timeout).until(EC.presence_of_element_located((By.XPATH, xpath)))
+
+
+def click(driver, element, timeout: float = 60) -> None:
+    """Click `element` once nothing covers it: Gradio lays a translucent status overlay over a component while
+    an event of it runs (e.g. right after an upload), and on a loaded machine that can take seconds."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    WebDriverWait(driver, timeout, poll_frequency=0.5, ignored_exceptions=(ElementClickInterceptedException,)) \
+        .until(lambda _: element.click() or True)
+
+
 def click_label(driver, text: str) -> None:
     """Click the checkbox/radio whose visible label is exactly `text`."""
-    element = driver.find_element(By.XPATH, f"//label[.//span[normalize-space(text())='{text}']]")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
-    element.click()
+    click(driver, find(driver, f"//label[.//span[normalize-space(text())='{text}']]"))
 
 
 def set_checkbox(driver, text: str, checked: bool) -> None:
-    box = driver.find_element(By.XPATH, f"//label[.//span[normalize-space(text())='{text}']]//input")
+    box = find(driver, f"//label[.//span[normalize-space(text())='{text}']]//input")
     if box.is_selected() != checked:
         click_label(driver, text)
 
@@ -89,9 +101,7 @@ def develop(driver, url: str, example: Path, variants: list[str], size: str, tim
     for name in ("heavy", "searched", "classical"):
         set_checkbox(driver, name, name in variants)
     click_label(driver, size)
-    button = driver.find_element(By.XPATH, "//button[contains(., 'Develop & compare')]")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
-    button.click()
+    click(driver, find(driver, "//button[contains(., 'Develop & compare')]"))
     def finished(d) -> bool:
         body = d.find_element(By.TAG_NAME, "body").text
         return ("MACs" in body or "Only one variant" in body) and "Still running" not in body \

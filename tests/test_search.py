@@ -194,6 +194,13 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     assert spec["name"] == "found" and spec["search"]["trial"] == 1 and spec["search"]["seed_from"] == "espcn"
     assert spec["search"]["proxy_psnr"] == pytest.approx(records[1]["proxy_psnr"])
     assert space.canonical(spec) == space.canonical(records[1]["spec"])
+    capsys.readouterr()
+    assert search.main(["--task", "sr_x2", "--zoo", str(zoo_dir), "--register", "1", "--as", "found",
+                        "--spec-dir", str(spec_dir)]) == 0                  # the same trial again: kept as it is
+    assert "already registered (unchanged)" in capsys.readouterr().out
+    assert search.main(["--task", "sr_x2", "--zoo", str(zoo_dir), "--register", "2", "--as", "found",
+                        "--spec-dir", str(spec_dir)]) == 2                  # another trial under that name: refused
+    assert load_spec(spec_dir / "sr_x2" / "found.json")["search"]["trial"] == 1
     from searched_models.train import TrainConfig, train
 
     common = dict(task="sr_x2", images=str(folders[0]), steps=2, batch=2, patch=16, threads=1, warmup=1)
@@ -345,7 +352,7 @@ def test_search_resumes_after_sigkill_without_losing_trials(tmp_path, folders, c
     args = search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "3", "--no-peers",
                        "--proxy-steps", "40")
     proc = cli(*args)
-    victim, deadline = None, time.time() + 60
+    victim, deadline = None, time.time() + 300               # generous: a loaded machine starts slowly
     while victim is None and time.time() < deadline and proc.poll() is None:
         running = [t for t in running_trials(storage) if t.number >= 1 and "spec" in t.user_attrs]
         if running:                                       # trial ≥ 1 is sampled and training: kill it now
