@@ -74,7 +74,10 @@ def run_train(args) -> int:
     spec = load_spec(args.spec) if args.spec else zoo.named_spec(args.task, args.name)
     name = args.save_as or spec.get("name") or args.name
     role = args.role or ("heavy" if name.endswith("_heavy") or name == "edsr_baseline" else "peer")
-    check_unique_role(args.task, name, role, Path(args.zoo) if args.zoo else zoo.ZOO_DIR)
+    taken = zoo.holders(zoo.list_models(args.task, Path(args.zoo) if args.zoo else zoo.ZOO_DIR), role, name)
+    if taken:     # one model per task holds it: set-role hands it over, demoting the holder, and records that
+        raise InputError(f"{args.task}/{taken[0]} already has role {role}. Train {name} with --role candidate, then "
+                         f"`pixelnas set-role --task {args.task} --name {name} --role {role}` when it is done.")
     cfg = TrainConfig(task=args.task, name=name, spec=spec, images=args.images, steps=steps, role=role,
                       val_images=args.val_images, val_limit=args.val_limit, batch=args.batch or recipe.get("batch", 16),
                       patch=args.patch, lr=args.lr or recipe.get("lr", 2e-4), teacher=args.teacher, distill_weight=args.distill_weight, bf16=args.bf16,
@@ -84,19 +87,6 @@ def run_train(args) -> int:
     print(json.dumps({k: card[k] for k in ("name", "task", "role", "params", "macs_per_input_pixel")}
                      | {"validation": card["validation"], "steps_done": card["training"]["steps_done"]}, indent=2))
     return 0
-
-
-def check_unique_role(task: str, name: str, role: str, zoo_dir) -> None:
-    """heavy and searched are held by one model per task: training another model into that role is refused
-    (train it as a candidate, then `pixelnas set-role`, which demotes the holder and records the change)."""
-    from searched_models import zoo
-
-    if role not in ("heavy", "searched"):
-        return
-    holders = [c["name"] for c in zoo.list_models(task, zoo_dir) if c.get("role") == role and c["name"] != name]
-    if holders:
-        raise InputError(f"{task}/{holders[0]} already has role {role}. Train {name} with --role candidate, then "
-                         f"`pixelnas set-role --task {task} --name {name} --role {role}` when it is done.")
 
 
 def add_eval(sub) -> None:

@@ -33,7 +33,7 @@ from isp.stages.enhance import Enhance, enhance_classical, local_laplacian
 from isp.stages.resize import SuperResolution, classical_sr
 from searched_models import zoo
 from searched_models.cost import measure_latency_ms, spec_cost
-from searched_models.data import list_images, load_folder
+from searched_models.data import load_folder
 from searched_models.infer import run_chw
 from isp.layout import to_chw, to_hwc
 from searched_models.tasks import get_task
@@ -264,6 +264,4 @@ def expand_folders(values: list[str]) -> list[str]:
     folders = [f for v in values for f in v.split(",") if f]
     if not folders:
         raise SettingError("Give at least one image folder with --images.")
-    for f in folders:
-        list_images(f)          # raises a clear InputError for a missing or empty folder
-    return folders
+    return folders              # `evaluate` reads (and checks) every folder before it times a model

@@ -518,14 +518,10 @@ def run(args) -> int:
     if args.trials is None and not args.report and args.register is None and not args.latency:
         raise SettingError("Nothing to do: give --trials N, --report, --latency TRIALS or --register TRIAL --as NAME.")
     if args.trials is not None:
-        if args.trials < 1:
-            raise SettingError("--trials must be at least 1.")
         if not args.images or not args.val_images:
             raise SettingError("A search needs --images DIR (training photos) and --val-images DIR.")
         if args.threads:
             torch.set_num_threads(args.threads)
-        if args.min_speedup is not None and args.min_speedup <= 0:
-            raise SettingError("--min-speedup must be a positive ratio, e.g. 30.")
         if args.teacher_pin and not args.teacher:
             raise SettingError("--teacher-pin names whose pinned teacher to distil from; give --teacher heavy too.")
         max_macs = resolve_budget(args.task, args.max_macs, args.budget_ratio, zoo_dir)

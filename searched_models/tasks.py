@@ -199,9 +199,10 @@ def check_spec_fits(spec: dict, task: Task) -> None:
 
     if spec.get("task") not in (None, task.name):
         raise SettingError(f"The spec is for task {spec['task']!r}, not {task.name!r}.")
+    given = {"scale": 1, **spec}                       # scale defaults to 1, as in normalise_spec
     wanted = {"in_channels": task.in_channels, "out_channels": task.out_channels, "scale": task.scale}
-    wrong = [f"{key} {spec.get(key, 1 if key == 'scale' else None)} (the task needs {value})"
-             for key, value in wanted.items() if spec.get(key, 1 if key == "scale" else None) != value]
+    wrong = [f"{key} {given.get(key)} (the task needs {value})" for key, value in wanted.items()
+             if given.get(key) != value]
     if wrong:
         raise SettingError(f"The spec does not fit task {task.name!r}: " + ", ".join(wrong) + ".")
 

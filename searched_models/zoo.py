@@ -20,6 +20,7 @@ SPEC_DIR = Path(__file__).resolve().parent / "specs"
 # candidate: a member of a search's Pareto front trained with the full recipe for comparison; only the one model
 # registered as "searched" stands for the search in the pipeline, the eval's G and the app's default pair
 ROLES = ("heavy", "peer", "candidate", "searched")
+UNIQUE_ROLES = ("heavy", "searched")      # held by one model per task
 
 
 def card_path(task: str, name: str, zoo_dir: Path = ZOO_DIR) -> Path:
@@ -76,8 +77,7 @@ def set_role(task: str, name: str, role: str, command: str, zoo_dir: Path = ZOO_
     if status != "done":
         raise SettingError(f"{task}/{name} is still training ({status}); a resumed run would rewrite its role, so "
                            f"change it once the run has finished.")
-    moves = [(other, "candidate") for other, c in cards.items()
-             if role in ("heavy", "searched") and other != name and c.get("role") == role]
+    moves = [(other, "candidate") for other in holders(cards.values(), role, name)]
     moves.append((name, role))
     changes = []
     for model, new in moves:
@@ -92,10 +92,17 @@ def set_role(task: str, name: str, role: str, command: str, zoo_dir: Path = ZOO_
     return changes
 
 
+def holders(cards, role: str, besides: str) -> list[str]:
+    """Names of the cards other than `besides` that hold `role`, when it is one of UNIQUE_ROLES (else none)."""
+    if role not in UNIQUE_ROLES:
+        return []
+    return [c["name"] for c in cards if c.get("role") == role and c["name"] != besides]
+
+
 def resolve_name(task: str, name_or_role: str, zoo_dir: Path = ZOO_DIR) -> str:
     """A role ("heavy", "searched") maps to the one model registered with it; names map to themselves."""
     cards = list_models(task, zoo_dir)
-    if name_or_role in ("heavy", "searched"):
+    if name_or_role in UNIQUE_ROLES:
         matches = [c["name"] for c in cards if c.get("role") == name_or_role]
         if not matches:
             raise SettingError(f"No {name_or_role!r} model is registered for task {task!r} yet.")
