@@ -34,6 +34,7 @@ from isp.stages.resize import SuperResolution, classical_sr
 from searched_models import zoo
 from searched_models.cost import measure_latency_ms, spec_cost
 from searched_models.data import load_folder
+from searched_models.floors import check_floors, format_floors
 from searched_models.infer import run_chw
 from isp.layout import to_chw, to_hwc
 from searched_models.tasks import get_task
@@ -217,10 +218,12 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
         s.setdefault("R", (heavy["macs_per_input_mp"] / s["macs_per_input_mp"]) if heavy and s["macs_per_input_mp"] else None)
         s.setdefault("G", None)
         s["ms_ratio_heavy"] = (heavy["ms_per_mp"] / s["ms_per_mp"]) if heavy and s["ms_per_mp"] else None
-    return {"task": task, "folders": [str(f) for f in folders], "isos": iso_list if task == "denoise_raw" else None,
-            "seed": seed, "timing_input": TIMING_SIZE, "threads": torch.get_num_threads(),
-            "energy_note": "estimated from published per-operation energies (isp/power.py)",
-            "groups": groups, "summary": summary}
+    report = {"task": task, "folders": [str(f) for f in folders], "isos": iso_list if task == "denoise_raw" else None,
+              "seed": seed, "timing_input": TIMING_SIZE, "threads": torch.get_num_threads(),
+              "energy_note": "estimated from published per-operation energies (isp/power.py)",
+              "groups": groups, "summary": summary}
+    report["floors"] = check_floors(report)
+    return report
 
 
 def format_report(report: dict) -> str:
@@ -249,6 +252,7 @@ def format_report(report: dict) -> str:
     lines.append("×ms = measured CPU time of the heavy / this model; MACs per input MP are per packed (2×2 sensor) "
                  "MP for denoise_raw, per LR MP for sr_x2" if report["task"] != "enhance" else
                  "×ms = measured CPU time of the heavy / this model")
+    lines += format_floors(report.get("floors", []))
     for s in report["summary"]:
         if s.get("training_status") == "training":
             lines.append(f"note: {s['name']} is still training ({s['steps_done']}/{s['steps']} steps)")

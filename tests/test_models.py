@@ -161,7 +161,7 @@ def test_training_smoke_with_resume_and_eval_schema(tmp_path, photo_folder):
 
     report = evaluate("sr_x2", [str(photo_folder)], ["classical", "tiny"], zoo_dir=tmp_path, progress=lambda m: None)
     json.dumps(report)
-    assert set(report) >= {"task", "folders", "seed", "groups", "summary"}
+    assert set(report) >= {"task", "folders", "seed", "groups", "summary", "floors"}
     rows = {r["name"]: r for r in report["summary"]}
     assert set(rows) == {"classical", "tiny"}
     for row in rows.values():
@@ -223,6 +223,28 @@ def test_plateau_rule():
     assert plateau_status(flat, True)["plateau"] is True
     assert plateau_status(flat, False)["plateau"] is False          # a run still training is not a plateau
     assert last_quarter_gain([[500, 30.0]]) is None
+
+
+def test_floors_are_judged_on_the_sets_and_iso_they_name():
+    from searched_models.floors import check_floors, format_floors
+
+    def group(name, iso, rows):
+        return {"set": name, "iso": iso, "rows": [{"name": n, "role": role, "psnr": p} for n, role, p in rows]}
+
+    denoise = {"task": "denoise_raw", "groups": [
+        group("McMaster", 800, [("classical", "classical", 33.0), ("big", "heavy", 30.0)]),     # wrong ISO: ignored
+        group("McMaster", 3200, [("classical", "classical", 30.0), ("big", "heavy", 32.1),
+                                 ("next", "candidate", 31.9), ("small", "peer", 20.0)]),
+        group("CBSD68", 3200, [("classical", "classical", 29.0), ("big", "heavy", 29.5)])]}
+    results = check_floors(denoise)
+    assert [(r["model"], r["met"]) for r in results] == [("big", True), ("next", False)]
+    assert results[1]["value_db"] == pytest.approx(1.9)
+    lines = format_floors(results)
+    assert "+2.10 dB → met" in lines[0] and "NOT met (short by 0.10 dB)" in lines[1]
+    sr = {"task": "sr_x2", "groups": [group("Set5", None, [("edsr", "heavy", 37.49)]),
+                                      group("Set14", None, [("edsr", "heavy", 33.2)])]}
+    assert [(r["floor"], r["met"]) for r in check_floors(sr)] == [("Set5 ≥ 37.5 dB", False), ("Set14 ≥ 33.1 dB", True)]
+    assert check_floors({"task": "enhance", "groups": [group("Urban100", None, [("x", "heavy", 40.0)])]}) == []
 
 
 def test_a_fresh_network_outputs_its_global_residual_and_convs_are_he_initialised():
