@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from isp.errors import InputError, SettingError
+from isp.io import load_image
 from isp.metrics import psnr
 from isp.simulate import crop_even, mosaic
 from isp.stages.demosaic import DEMOSAICERS
@@ -23,21 +22,9 @@ SHAVE = 10
 
 
 def load_srgb(path: Path) -> np.ndarray:
-    """An image file → float32 H×W×3 sRGB-encoded in [0, 1] (8- or 16-bit); an `InputError` naming the file
-    when it is not a readable image or too small for the shaved comparison."""
-    try:
-        with Image.open(path) as image:
-            if image.mode in ("I;16", "I;16B", "I"):
-                grey = np.asarray(image, np.float32) / 65535.0
-                rgb = np.repeat(grey[..., None], 3, axis=-1)
-            else:
-                rgb = np.asarray(image.convert("RGB"), np.float32) / 255.0
-    except (OSError, SyntaxError, ValueError) as error:     # what Pillow raises for unreadable or damaged files
-        raise InputError(f"'{path.name}' is not a readable image ({error}).") from None
-    if min(rgb.shape[:2]) < 2 * SHAVE + 2:
-        raise InputError(f"'{path.name}' is {rgb.shape[1]}×{rgb.shape[0]} px; the benchmark needs at least "
-                         f"{2 * SHAVE + 2} px on each side ({SHAVE}-px border shaved).")
-    return rgb
+    """An image file → float32 H×W×3 sRGB-encoded in [0, 1] (8- or 16-bit, `isp.io.load_image`); an
+    `InputError` naming the file when it is not a readable image or too small for the shaved comparison."""
+    return load_image(path, min_side=2 * SHAVE + 2)
 
 
 def evaluate_demosaic(folder: str | Path, methods=("bilinear", "malvar", "menon"), pattern: str = "RGGB") -> dict:

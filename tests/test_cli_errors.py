@@ -38,7 +38,7 @@ def junk_folder(tmp_path):
     (["zoo-status", "--task", "foo"], "invalid choice"),
     (["zoo-status", "--zoo", "{tmp}/nowhere"], "does not exist"),
     (["demosaic-bench", "{tmp}/nowhere"], "does not exist"),
-    (["demosaic-bench", "{junk}"], "'text.jpg' is not a readable image"),
+    (["demosaic-bench", "{junk}"], "'text.jpg' is not an image"),
     (["train", "--task", "sr_x2", "--name", "fsrcnn", "--images", "{tmp}", "--steps", "-5"], "must be at least 1"),
     (["train", "--task", "sr_x2", "--spec", "searched_models/specs/denoise_raw/dncnn_small.json",
       "--images", "{tmp}", "--steps", "2"], "is for task 'denoise_raw', not 'sr_x2'"),
