@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from isp.cli_types import non_negative_int, output_file, positive_float, positive_int, write_text
+from isp.cli_types import image_side, non_negative_int, output_file, positive_float, positive_int, write_text
 
 
 def add_commands(sub) -> None:
@@ -25,8 +25,8 @@ def add_commands(sub) -> None:
                    help="×2 zoom variant, used with --zoom: classical (bicubic), lanczos, heavy, searched or a zoo "
                         "name (default classical)")
     p.add_argument("--wb", default="as_shot", help="white balance: as_shot | grey_world (default as_shot)")
-    p.add_argument("--long-side", type=positive_int, default=None,
-                   help="shrink the input to this long side first (default: full size)")
+    p.add_argument("--long-side", type=image_side, default=None,
+                   help="shrink the input to this long side first, 64–20000 px (default: full size)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (default 0)")
     p.add_argument("--json", help="also write the stage table and scores as JSON here")
     p.set_defaults(func=run_process)
@@ -34,7 +34,8 @@ def add_commands(sub) -> None:
     b = sub.add_parser("demosaic-bench", help="PSNR of the demosaicers on noise-free mosaics of a folder",
                        description="Mosaic each image of FOLDER (RGGB, no noise), demosaic it with every method "
                                    "and print PSNR (RGB, 10-px border shaved) and ms per MP.")
-    b.add_argument("folder", help="folder of colour images (PNG/JPEG/TIFF/BMP) taken as ground truth")
+    b.add_argument("folder", help="folder of colour images (PNG/JPEG/TIFF/BMP, searched recursively) taken as "
+                   "ground truth")
     b.add_argument("--json", help="write the results as JSON here")
     b.set_defaults(func=run_demosaic_bench)
 
@@ -86,7 +87,8 @@ def run_process(args) -> int:
     print(f"wrote {args.output} ({result.image.shape[1]}×{result.image.shape[0]})")
     if args.json:
         write_text(args.json, json.dumps({
-            "stages": [r.__dict__ | {"input_shape": list(r.input_shape)} for r in result.reports],
+            "stages": [r.__dict__ | {"input_shape": list(r.input_shape),
+                                                 "output_shape": list(r.output_shape)} for r in result.reports],
             "scores": scores, "assumptions": list(capture.notes)}, indent=2))
     return 0
 

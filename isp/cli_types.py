@@ -6,6 +6,7 @@ that cannot be written fails before any work is done, so no run is lost to a typ
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
@@ -18,6 +19,8 @@ def _number(kind, minimum, text: str):
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") \
             from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     if value < minimum:
         raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
     return value
@@ -33,12 +36,25 @@ def non_negative_int(text: str) -> int:
     return _number(int, 0, text)
 
 
+def image_side(text: str) -> int:
+    """A processing size (long side in pixels) in the app's range, 64–20000 (`isp.compare_types.Settings`)."""
+    value = _number(int, 64, text)
+    if value > 20000:
+        raise argparse.ArgumentTypeError(f"must be at most 20000, got {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """A number > 0 (ISO, learning rate…); 0 itself is refused."""
     value = _number(float, 0.0, text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be greater than 0")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number ≥ 0 (a size where 0 means 'as is')."""
+    return _number(float, 0.0, text)
 
 
 def int_list(text: str) -> list[int]:

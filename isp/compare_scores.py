@@ -155,8 +155,7 @@ def summary(comparison: Comparison) -> dict:
 
 def relative_to_heavy(means: dict[str, dict[str, float]]) -> dict[str, tuple[float | None, float | None]]:
     """variant → (R, G) from unrounded means {"psnr", "macs"}: R = MACs(heavy)/MACs(variant),
-    G = (PSNR − PSNR_classical)/(PSNR_heavy − PSNR_classical), as `pixelnas eval`; None where undefined."""
+    G = (PSNR − PSNR_classical)/(PSNR_heavy − PSNR_classical), as `pixelnas eval` (`metrics.cost_ratio_and_gain`)."""
     heavy, classical = means.get("heavy"), means.get("classical")
-    gain = heavy["psnr"] - classical["psnr"] if heavy and classical else 0.0
-    return {v: (heavy["macs"] / m["macs"] if heavy and m["macs"] else None,
-                (m["psnr"] - classical["psnr"]) / gain if gain else None) for v, m in means.items()}
+    return {v: metrics.cost_ratio_and_gain(m["macs"], m["psnr"], heavy and (heavy["macs"], heavy["psnr"]),
+                                           classical["psnr"] if classical else None) for v, m in means.items()}

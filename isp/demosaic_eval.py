@@ -11,13 +11,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from isp.errors import InputError, SettingError
-from isp.io import load_image
+from isp.errors import SettingError
+from isp.io import list_images, load_image
 from isp.metrics import psnr
 from isp.simulate import crop_even, mosaic
 from isp.stages.demosaic import DEMOSAICERS
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 SHAVE = 10
 
 
@@ -34,12 +33,7 @@ def evaluate_demosaic(folder: str | Path, methods=("bilinear", "malvar", "menon"
     unknown = [m for m in methods if m not in DEMOSAICERS]
     if unknown:
         raise SettingError(f"Unknown demosaicing method(s) {unknown}; choose from {', '.join(DEMOSAICERS)}.")
-    if not folder.is_dir():
-        raise InputError(f"Image folder '{folder}' does not exist or is not a folder.")
-    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                   key=lambda p: (len(p.stem), p.stem))
-    if not files:
-        raise InputError(f"No images ({', '.join(IMAGE_SUFFIXES)}) found in folder {folder}.")
+    files = sorted(list_images(folder), key=lambda p: (len(p.stem), p.stem))   # kodim2 before kodim10
     images: dict[str, dict[str, float]] = {}
     seconds = {m: 0.0 for m in methods}
     megapixels = 0.0
@@ -54,7 +48,7 @@ def evaluate_demosaic(folder: str | Path, methods=("bilinear", "malvar", "menon"
             seconds[method] += time.perf_counter() - start
             inner = (slice(SHAVE, -SHAVE), slice(SHAVE, -SHAVE))
             row[method] = psnr(np.clip(rgb, 0.0, 1.0)[inner], truth[inner])
-        images[path.name] = row
+        images[path.relative_to(folder).as_posix()] = row                  # = the file name in a flat folder
     return {
         "folder": str(folder),
         "pattern": pattern,

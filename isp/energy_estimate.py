@@ -34,17 +34,15 @@ def network_input_size(task: str, input_shape: tuple[int, ...]) -> tuple[int, in
     return (h // 2, w // 2) if task == "denoise_raw" else (h, w)
 
 
-def stage_values(report: StageReport, models: ModelCache, output_values: float | None = None) -> float:
+def stage_values(report: StageReport, models: ModelCache) -> float:
     """Values one stage moves (estimate): a network's activations and weights (`ModelCache.values_moved`), or a
-    classical stage's input plus its output (`output_values`; the input's size when not given)."""
+    classical stage's input plus its output (×4 the input for a ×2 zoom)."""
     if report.stage in LEARNED_STAGES and report.variant not in NON_NETWORK_VARIANTS:
         return models.values_moved(report.stage, report.variant, *network_input_size(report.stage, report.input_shape))
-    values = float(np.prod(report.input_shape))
-    return values + (values if output_values is None else output_values)
+    return float(np.prod(report.input_shape)) + float(np.prod(report.output_shape))
 
 
-def stage_energy_mj(report: StageReport, models: ModelCache, device: str, scale: float = 1.0,
-                    output_values: float | None = None) -> float:
+def stage_energy_mj(report: StageReport, models: ModelCache, device: str, scale: float = 1.0) -> float:
     """Estimated mJ of one stage when the frame has `scale` × the pixels it was run at: a network's MACs and
     traffic are recomputed for the scaled input (its weights are read once per frame whatever the size), a
     classical stage's MACs and values moved scale with the pixels."""
@@ -54,19 +52,17 @@ def stage_energy_mj(report: StageReport, models: ModelCache, device: str, scale:
         h, w = max(1, round(h * k)), max(1, round(w * k))
         return energy_mj(models.macs(report.stage, report.variant, h, w),
                          models.values_moved(report.stage, report.variant, h, w), device)
-    return energy_mj(report.macs * scale, stage_values(report, models, output_values) * scale, device)
+    return energy_mj(report.macs * scale, stage_values(report, models) * scale, device)
 
 
 def estimate_energy(result: Result, models: ModelCache, device: str,
                     output_hw: tuple[int, int] | None = PHOTO_12MP) -> tuple[float, int]:
     """(estimated mJ per frame, parameters of the networks used), see the module docstring. The frame is
-    `output_hw` output pixels (default a 12 MP photo, as `pixelnas eval`; None = the size it was run at).
-    Needs `result.intermediates` (the output size of every stage)."""
+    `output_hw` output pixels (default a 12 MP photo, as `pixelnas eval`; None = the size it was run at)."""
     h, w = result.image.shape[:2]
     scale = 1.0 if output_hw is None else output_hw[0] * output_hw[1] / float(h * w)
     total_mj, params = 0.0, 0
     for report in result.reports:
-        out = result.intermediates.get(report.stage)
         params += model_params(models, report.stage, report.variant) if report.stage in LEARNED_STAGES else 0
-        total_mj += stage_energy_mj(report, models, device, scale, None if out is None else float(out.size))
+        total_mj += stage_energy_mj(report, models, device, scale)
     return total_mj, params

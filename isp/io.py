@@ -36,6 +36,20 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyErr
                   struct.error, zlib.error, MemoryError, RuntimeError, tifffile.TiffFileError)
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Every image file below `folder` (recursively, by suffix), sorted by path; a clear error when there is none."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"Image folder '{folder}' does not exist or is not a folder.")
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise InputError(f"No images (PNG/JPEG/TIFF/BMP) found in '{folder}'.")
+    return paths
+
+
 def load_image(path: str | os.PathLike, *, max_pixels: int = 50_000_000, max_bytes: int = 200 * 1024 * 1024,
                min_side: int = 16) -> np.ndarray:
     """Read a PNG/JPEG/TIFF (also BMP/WebP) file → float32 H×W×3 **sRGB-encoded** image in [0, 1].
@@ -279,7 +293,7 @@ def _decode_pil(pil: Image.Image) -> np.ndarray:
     pil.load()                                      # full decode here, so truncation raises inside the caller's try
     mode = pil.mode
     if mode.startswith("I;16"):
-        return _to_rgb(np.asarray(pil).astype(np.uint16))
+        return _to_rgb(_to_unit_float(np.asarray(pil).astype(np.uint16)))
     if mode in ("I", "F"):                          # 32-bit int (a 16-bit grey PNG in old Pillow) or float
         arr = np.asarray(pil).astype(np.float32)
         return _to_rgb(arr / 65535.0 if mode == "I" else arr)

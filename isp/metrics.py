@@ -266,3 +266,14 @@ def score(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         "delta_e2000": round(delta_e2000(pred, truth), 3),
         "ms_ssim": round(ms_ssim(pred, truth), 4),
     }
+
+
+def cost_ratio_and_gain(macs: float, psnr: float | None, heavy: tuple[float, float] | None,
+                        classical_psnr: float | None) -> tuple[float | None, float | None]:
+    """The headline's two numbers for a model with `macs` and `psnr`, against heavy = (MACs, PSNR) and the
+    classical stage's PSNR: R = MACs(heavy)/MACs(model), G = (PSNR − PSNR_classical)/(PSNR_heavy − PSNR_classical)
+    (the share of the heavy's quality gain kept); None where undefined (no heavy, no classical, zero MACs or gain)."""
+    ratio = heavy[0] / macs if heavy and macs else None
+    gain = heavy[1] - classical_psnr if heavy and classical_psnr is not None else 0.0
+    share = (psnr - classical_psnr) / gain if gain and psnr is not None else None
+    return ratio, share

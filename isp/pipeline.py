@@ -31,7 +31,7 @@ from isp.stages.tone import Tone
 from isp.stages.white_balance import WhiteBalance
 
 LEARNED_STAGES = ("denoise_raw", "sr_x2", "enhance")
-OPTIONAL_STAGES = ("denoise_raw", "sr_x2", "enhance")
+OPTIONAL_STAGES = LEARNED_STAGES       # the stages a config may switch off (None) are exactly the learned ones
 
 DEFAULT_CONFIG: dict[str, str | None] = {
     "black_level": "standard",
@@ -66,6 +66,7 @@ class StageReport:
     ms: float
     macs: int
     input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
 
 
 @dataclass
@@ -129,7 +130,7 @@ class Pipeline:
             start = time.perf_counter()
             out = stage(frame, variant)
             ms = (time.perf_counter() - start) * 1000.0
-            reports.append(StageReport(stage.name, variant, ms, macs, tuple(frame.data.shape)))
+            reports.append(StageReport(stage.name, variant, ms, macs, tuple(frame.data.shape), tuple(out.data.shape)))
             frame = out
             if keep_intermediates:
                 intermediates[stage.name] = frame.data

@@ -18,7 +18,7 @@ import numpy as np
 
 from isp import compare, compare_scores, compare_types, views
 from isp.errors import SettingError
-from isp.cli_types import positive_int
+from isp.cli_types import non_negative_float, positive_int
 from isp.io import load_image, save_image
 from isp.models import ModelCache
 
@@ -45,7 +45,7 @@ def time_request(path: str | Path, settings: compare_types.Settings, models: Mod
     outputs. Also returns the summary the handler would send."""
     start = time.perf_counter()
     marks, comparison = [], None
-    for comparison in compare.compare_file(path, settings, models):
+    for comparison in compare.compare_file(path, settings, models, strips=False):   # as the handler
         marks.append(time.perf_counter())
     summary_start = time.perf_counter()
     data = compare_scores.summary(comparison)
@@ -109,7 +109,8 @@ def add_command(sub) -> None:
     p.add_argument("photo", metavar="PHOTO", help="a photo (PNG/JPEG/TIFF)")
     p.add_argument("--variants", default="searched",
                    help="comma-separated variants: searched, heavy, classical or zoo names (default searched)")
-    p.add_argument("--mp", type=float, default=1.0, help="resize the photo to this many megapixels (0 = as is)")
+    p.add_argument("--mp", type=non_negative_float, default=1.0,
+                   help="resize the photo to this many megapixels (default 1; 0 = as is)")
     p.add_argument("--repeats", type=positive_int, default=3, help="timed runs after the warm-up (default 3)")
     p.add_argument("--iso", type=positive_int, default=800, help="simulated ISO (default 800, as the app)")
     p.set_defaults(func=run)

@@ -63,13 +63,9 @@ def _fit(shape: tuple[int, ...], long_side: int) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def false_colour(mosaic: np.ndarray, pattern: str, wb_gains=(1.0, 1.0, 1.0)) -> np.ndarray:
-    """A black-normalised (linear) mosaic shown as colour: every site lit in its filter's colour, scaled by the
-    white-balance gains, then a 99th-percentile exposure and a 1/2.2 display gamma. For display only."""
-    return _expose(_false_colour_linear(mosaic, pattern, wb_gains))
-
-
 def _false_colour_linear(mosaic: np.ndarray, pattern: str, wb_gains=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """A black-normalised (linear) mosaic as colour: every site lit in its filter's colour, scaled by the
+    white-balance gains (shown after `_expose`). For display only."""
     h, w = mosaic.shape[0] // 2 * 2, mosaic.shape[1] // 2 * 2
     out = np.zeros((h, w, 3), np.float32)
     channel = {"R": 0, "G": 1, "B": 2}
@@ -80,6 +76,7 @@ def _false_colour_linear(mosaic: np.ndarray, pattern: str, wb_gains=(1.0, 1.0, 1
 
 
 def _expose(linear: np.ndarray) -> np.ndarray:
+    """Display a linear image: a 99th-percentile exposure and a 1/2.2 gamma."""
     peak = float(np.percentile(linear, 99)) or 1.0
     return np.clip(linear / peak, 0.0, 1.0) ** (1 / 2.2)
 

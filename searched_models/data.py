@@ -5,29 +5,17 @@ from pathlib import Path
 
 import numpy as np
 
-from isp.errors import InputError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Every image below `folder` (recursively), sorted; a clear error when there is none."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(f"Image folder '{folder}' does not exist or is not a folder.")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise InputError(f"No images (PNG/JPEG/TIFF/BMP) found in '{folder}'.")
-    return paths
+from isp.io import list_images, load_image
 
 
 def load_folder(folder: str | Path, limit: int | None = None, min_side: int = 64) -> list[np.ndarray]:
-    """Load the images of a folder as float32 sRGB H×W×3 arrays (via isp.io), skipping tiny ones."""
-    from isp.io import load_image
-
+    """The first `limit` images of a folder (all when None) that are at least `min_side` px on each side, as
+    float32 sRGB H×W×3 arrays (via isp.io); smaller ones are skipped, an unreadable file is an error."""
     images = []
-    for path in list_images(folder)[:limit]:
-        image = load_image(path)
+    for path in list_images(folder):
+        if limit is not None and len(images) >= limit:
+            break
+        image = load_image(path, min_side=1)
         if min(image.shape[:2]) >= min_side:
             images.append(image)
     return images

@@ -62,6 +62,8 @@ def model_rows(task: str, names: list[str], cache: ModelCache) -> list[dict]:
     """Static facts per model: role, params, MACs per input pixel, values moved per input pixel."""
     rows = []
     for name in names:
+        if name == "reference" and task != "enhance":
+            raise SettingError(f"'reference' is a model of the enhance task only; {task} has classical and zoo models.")
         if name in ("classical", "reference"):
             ops = CLASSICAL_STAGE[task].ops_per_pixel["classical" if name == "classical" else "reference"]
             if task == "denoise_raw":
@@ -77,7 +79,7 @@ def model_rows(task: str, names: list[str], cache: ModelCache) -> list[dict]:
                      "training_status": training.get("status"), "steps_done": training.get("steps_done"),
                      "steps": training.get("steps"),
                      "macs_per_pixel": cost.macs_per_pixel, "macs_per_image": cost.macs_per_image,
-                     "values_per_pixel": cost.activations_per_pixel, "values_per_image": float(cost.params),
+                     "values_per_pixel": cost.activations_per_pixel, "values_per_image": float(cost.deployed_params),
                      "module": module, "requested": name})
     return rows
 
@@ -150,9 +152,9 @@ def relative(rows: list[dict], key: str = "psnr") -> None:
     classical = next((r for r in rows if r["role"] == "classical"), None)
     heavy = next((r for r in rows if r["role"] == "heavy"), None)
     for r in rows:
-        r["R"] = (heavy["macs_per_input_mp"] / r["macs_per_input_mp"]) if heavy and r["macs_per_input_mp"] else None
-        gain = (heavy[key] - classical[key]) if heavy and classical and r.get(key) is not None else None
-        r["G"] = (r[key] - classical[key]) / gain if gain else None
+        r["R"], r["G"] = metrics.cost_ratio_and_gain(r["macs_per_input_mp"], r.get(key),
+                                                     heavy and (heavy["macs_per_input_mp"], heavy[key]),
+                                                     classical[key] if classical else None)
 
 
 def evaluate(task: str, folders: list[str], models: list[str] | None = None, isos: list[int] | None = None,
@@ -162,12 +164,12 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
     cache = ModelCache(zoo_dir)
     if models is None:
         models = ["classical"] + [c["name"] for c in zoo.list_models(task, **({"zoo_dir": zoo_dir} if zoo_dir else {}))]
+    rows = model_rows(task, models, cache)      # an unknown model fails before any image is read
     photos_by_folder = {}                       # every image is read (and checked) before the models are timed
     for folder in folders:
         photos_by_folder[folder] = load_folder(folder, limit=limit, min_side=16)
         if not photos_by_folder[folder]:
             raise InputError(f"No image in '{folder}' is at least 16 px on each side.")
-    rows = model_rows(task, models, cache)
     if task == "enhance" and not any(r["name"] == "reference" for r in rows):
         rows += model_rows(task, ["reference"], cache)
     for row in rows:

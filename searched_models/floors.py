@@ -31,11 +31,20 @@ FLOORS = (
     Floor("enhance", "McMaster", 33.0, False),
     Floor("enhance", "CBSD68", 33.0, False),
 )
-JUDGED_ROLES = ("heavy", "candidate")     # a candidate may take over the heavy role, so it is judged too
+# The heavy class, in MACs per network-input pixel (the issue: sr_x2 ≥ 500 K per LR pixel, denoise_raw ≥ 100 K
+# per sensor pixel = 400 K per packed pixel, enhance ≥ 300 K per pixel). A candidate of this class may take over
+# the heavy role, so its floors are judged too; a small candidate (a search front member) is not.
+HEAVY_MIN_MACS_PER_PIXEL = {"sr_x2": 500e3, "denoise_raw": 400e3, "enhance": 300e3}
+
+
+def is_judged(task: str, row: dict) -> bool:
+    """The heavy, and any candidate of the heavy class."""
+    heavy_class = row.get("macs_per_input_mp", 0.0) >= HEAVY_MIN_MACS_PER_PIXEL[task] * 1e6
+    return row["role"] == "heavy" or (row["role"] == "candidate" and heavy_class)
 
 
 def check_floors(report: dict) -> list[dict]:
-    """One entry per (floor, heavy or candidate model) that the report can judge: value, bound and whether it holds."""
+    """One entry per (floor, judged model) that the report can judge: value, bound and whether it holds."""
     results = []
     for floor in (f for f in FLOORS if f.task == report["task"]):
         group = next((g for g in report["groups"] if g["set"] == floor.set and g.get("iso") == floor.iso), None)
@@ -44,7 +53,7 @@ def check_floors(report: dict) -> list[dict]:
         classical = next((r for r in group["rows"] if r["role"] == "classical"), None)
         if floor.over_classical and classical is None:
             continue
-        for row in (r for r in group["rows"] if r["role"] in JUDGED_ROLES):
+        for row in (r for r in group["rows"] if is_judged(report["task"], r)):
             value = row["psnr"] - classical["psnr"] if floor.over_classical else row["psnr"]
             results.append({"model": row["name"], "role": row["role"], "floor": floor.describe(),
                             "value_db": round(value, 3), "bound_db": floor.db, "met": value >= floor.db})

@@ -178,10 +178,17 @@ def fit(cfg: TrainConfig, model: torch.nn.Module, task, prepared: list, patch: i
 
 def trim_log(path: Path, step: int) -> None:
     """Drop log entries after `step` (written after the last checkpoint by a run that was killed), so a resumed
-    run neither repeats nor skips a step in the log."""
+    run neither repeats nor skips a step in the log; a line cut short by the kill is dropped too."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+
+    def entry_step(line: str) -> float:
+        try:
+            return json.loads(line).get("step", 0)
+        except json.JSONDecodeError:
+            return float("inf")
+
+    kept = [line for line in path.read_text().splitlines() if line.strip() and entry_step(line) <= step]
     path.write_text("".join(line + "\n" for line in kept))
 
 

@@ -50,7 +50,8 @@ def write_card(card: dict, zoo_dir: Path = ZOO_DIR) -> Path:
 
 
 def list_models(task: str, zoo_dir: Path = ZOO_DIR) -> list[dict]:
-    """Cards of every model of a task that has weights, sorted heavy → peers → searched, then by name."""
+    """Cards of every model of a task that has weights, sorted by role (heavy, peer, candidate, searched: ROLES),
+    then by name."""
     folder = Path(zoo_dir) / task
     cards = []
     for path in sorted(folder.glob("*.json")):

@@ -80,3 +80,15 @@ def test_pack_unpack_round_trip(pattern):
     np.testing.assert_array_equal(unpack(packed, pattern), mosaic)
     red = {"RGGB": (0, 0), "BGGR": (1, 1), "GRBG": (0, 1), "GBRG": (1, 0)}[pattern]
     np.testing.assert_array_equal(packed[..., 0], mosaic[red[0]::2, red[1]::2])
+
+
+def test_a_classical_stage_is_charged_for_its_input_and_its_output(photo, tmp_path):
+    from isp.energy_estimate import stage_values
+    from isp.models import ModelCache
+
+    result, _ = develop_photo(photo[:64, :64], iso=None, zoom=True, models=ModelCache(tmp_path))
+    zoom = result.report("sr_x2")
+    assert zoom.output_shape[:2] == (2 * zoom.input_shape[0], 2 * zoom.input_shape[1])
+    assert stage_values(zoom, ModelCache(tmp_path)) == pytest.approx(5 * np.prod(zoom.input_shape))   # in + 4× out
+    demosaic = result.report("demosaic")
+    assert stage_values(demosaic, ModelCache(tmp_path)) == pytest.approx(4 * np.prod(demosaic.input_shape))

@@ -8,9 +8,6 @@ import numpy as np
 from isp.errors import SettingError
 from isp.rawimage import RawImage
 
-# What a frame's data means. Mosaics are H×W; images are H×W×3; all float32.
-SPACES = ("raw_dn", "raw", "raw_wb", "camera_rgb", "linear_srgb", "srgb")
-
 
 @dataclass(frozen=True)
 class Frame:
@@ -18,6 +15,7 @@ class Frame:
 
     space: "raw_dn" (mosaic in DN) → "raw" (black-normalised mosaic, white = 1) → "raw_wb" (white-balanced
     mosaic) → "camera_rgb" (demosaiced, linear) → "linear_srgb" → "srgb" (display-referred, in [0, 1]).
+    Mosaics are H×W, images H×W×3, all float32.
     """
 
     data: np.ndarray

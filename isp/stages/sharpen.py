@@ -1,11 +1,11 @@
-"""Unsharp masking on the display-referred image: out = x + amount · (x − G_σ * x)."""
+"""Unsharp masking on the display-referred image, out = x + amount · (x − G_σ * x): the sharpening half of the
+classical enhance stage (`isp.stages.enhance.enhance_classical`)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
 from isp.errors import SettingError
-from isp.stages.base import Frame, Stage
 
 
 def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -35,12 +35,3 @@ def unsharp_ops(radius: float = 1.0) -> float:
     """MAC-equivalent operations per pixel and channel: separable blur (2 × taps) + subtract, multiply-add, clip."""
     return 2.0 * (2 * int(np.ceil(4.0 * radius)) + 1) + 3.0
 
-
-class Sharpen(Stage):
-    name = "sharpen"
-    variants = ("unsharp",)
-    takes, gives = "srgb", "srgb"
-    ops_per_pixel = {"unsharp": 3 * unsharp_ops(1.0)}  # default radius 1: 9-tap kernel → 3 × 21
-
-    def run(self, frame: Frame, variant: str) -> Frame:
-        return frame.with_data(unsharp_mask(frame.data), "srgb")
