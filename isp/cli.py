@@ -87,8 +87,8 @@ def run_process(args) -> int:
     print(f"wrote {args.output} ({result.image.shape[1]}×{result.image.shape[0]})")
     if args.json:
         write_text(args.json, json.dumps({
-            "stages": [r.__dict__ | {"input_shape": list(r.input_shape),
-                                                 "output_shape": list(r.output_shape)} for r in result.reports],
+            "stages": [r.__dict__ | {"input_shape": list(r.input_shape), "output_shape": list(r.output_shape)}
+                       for r in result.reports],
             "scores": scores, "assumptions": list(capture.notes)}, indent=2))
     return 0
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from isp.errors import SettingError
 from isp.io import list_images, load_image
 from isp.metrics import psnr

@@ -10,7 +10,8 @@ from isp.io import list_images, load_image
 
 def load_folder(folder: str | Path, limit: int | None = None, min_side: int = 64) -> list[np.ndarray]:
     """The first `limit` images of a folder (all when None) that are at least `min_side` px on each side, as
-    float32 sRGB H×W×3 arrays (via isp.io); smaller ones are skipped, an unreadable file is an error."""
+    float32 sRGB H×W×3 arrays (via isp.io); smaller ones (of any size) are skipped, an unreadable file is an
+    error."""
     images = []
     for path in list_images(folder):
         if limit is not None and len(images) >= limit:

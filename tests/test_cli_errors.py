@@ -65,3 +65,14 @@ def test_eval_reads_every_image_before_it_times_a_model(capsys, junk_folder, mon
     monkeypatch.setattr(evaluate, "measure_ms_per_mp", timed)
     code, err = pixelnas(capsys, "eval", "--task", "sr_x2", "--images", str(junk_folder), "--models", "classical")
     assert code == 2 and "text.jpg" in err
+
+
+def test_number_types_refuse_nan_and_inf_but_take_any_integer():
+    import argparse
+
+    from isp.cli_types import positive_float, positive_int
+
+    assert positive_int("9" * 400) == int("9" * 400)          # too big for a float, still an integer
+    for text in ("nan", "inf", "-inf"):
+        with pytest.raises(argparse.ArgumentTypeError, match="finite"):
+            positive_float(text)

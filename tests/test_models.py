@@ -81,6 +81,33 @@ def test_a_rep_network_counts_the_conv_it_runs_and_stores_its_branches():
     assert rep_cost.bytes_moved(10, 10) == plain_cost.bytes_moved(10, 10)
 
 
+def test_eval_charges_a_rep_network_the_weights_it_runs():
+    from searched_models.evaluate import model_rows
+
+    spec = {**TINY, "blocks": [{"type": "rep", "channels": 16, "repeat": 2}]}
+
+    class OneModel:
+        def get(self, task, name):
+            return None, {"name": name, "role": "peer", "spec": spec}
+
+    (row,) = model_rows("sr_x2", ["r"], OneModel())
+    assert row["values_per_image"] == spec_cost(spec).deployed_params < spec_cost(spec).params
+
+
+def test_load_folder_skips_small_images_before_it_counts_the_limit(tmp_path, assets_dir):
+    from searched_models.data import load_folder
+
+    photo = load_image(assets_dir / "astronaut_nasa.png")
+    (tmp_path / "sub").mkdir()
+    save_image(tmp_path / "a_tiny.png", photo[:8, :8])
+    save_image(tmp_path / "b.png", photo[:64, :80])
+    save_image(tmp_path / "sub" / "c.png", photo[:96, :64])
+    save_image(tmp_path / "d.png", photo[:70, :70])
+    images = load_folder(tmp_path, limit=2, min_side=64)
+    assert [i.shape[:2] for i in images] == [(64, 80), (70, 70)]          # sorted by path: b, d, sub/c
+    assert len(load_folder(tmp_path)) == 3
+
+
 def test_heavy_originals_meet_the_mac_floors():
     from searched_models.floors import HEAVY_MIN_MACS_PER_PIXEL
 

@@ -1,5 +1,6 @@
-"""Unsharp masking on the display-referred image, out = x + amount · (x − G_σ * x): the sharpening half of the
-classical enhance stage (`isp.stages.enhance.enhance_classical`)."""
+"""Unsharp masking on the display-referred image, out = x + amount · (x − G_σ * x), and the Gaussian blur and
+operation count that the classical enhance stage (`isp.stages.enhance.enhance_classical`) builds its own
+luma sharpening from."""
 from __future__ import annotations
 
 import cv2
