@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from isp import benchmark, compare, compare_scores, compare_types, report, views
+from isp.cli_types import non_negative_float
 from isp.errors import InputError
 from isp.models import ModelCache
 from isp.pipeline import LEARNED_STAGES
@@ -463,12 +464,11 @@ def main(argv: list[str] | None = None) -> None:
                                                           "(same as `pixelnas bench-app FILE`)")
     parser.add_argument("--bench-variants", default="searched",
                         help="comma-separated variants for --bench (default searched, as bench-app)")
-    parser.add_argument("--bench-mp", type=float, default=1.0,
+    parser.add_argument("--bench-mp", type=non_negative_float, default=1.0,
                         help="resize the --bench photo to this many MP (default 1; 0 = as is)")
     args = parser.parse_args(argv)
     if args.bench:
         from isp import request_timing
-        from isp.errors import InputError
 
         try:
             result = request_timing.bench_app(args.bench, variants=tuple(args.bench_variants.split(",")),

@@ -36,11 +36,14 @@ def non_negative_int(text: str) -> int:
     return _number(int, 0, text)
 
 
+LONG_SIDE_RANGE = (64, 20000)       # processing sizes (long side, px) that `process` and the app accept
+
+
 def image_side(text: str) -> int:
-    """A processing size (long side in pixels) in the app's range, 64–20000 (`isp.compare_types.Settings`)."""
-    value = _number(int, 64, text)
-    if value > 20000:
-        raise argparse.ArgumentTypeError(f"must be at most 20000, got {text}")
+    """A processing size (long side in pixels) in LONG_SIDE_RANGE, as `isp.compare_types.Settings` checks it."""
+    value = _number(int, LONG_SIDE_RANGE[0], text)
+    if value > LONG_SIDE_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be at most {LONG_SIDE_RANGE[1]}, got {text}")
     return value
 
 

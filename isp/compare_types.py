@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from isp.capture import Capture
+from isp.cli_types import LONG_SIDE_RANGE
 from isp.errors import SettingError
 from isp.pipeline import LEARNED_STAGES, Result
 from isp.power import DEFAULT_PROFILE, profile
@@ -49,8 +50,9 @@ class Settings:
         """Raise SettingError for an unknown demosaic or device, a size out of range, or no variant chosen."""
         if self.demosaic not in DEMOSAICERS:
             raise SettingError(f"Unknown demosaic {self.demosaic!r}; choose one of {', '.join(DEMOSAICERS)}.")
-        if self.long_side is not None and not 64 <= self.long_side <= 20000:
-            raise SettingError(f"The processing size must be 64–20000 pixels (long side), not {self.long_side}.")
+        low, high = LONG_SIDE_RANGE
+        if self.long_side is not None and not low <= self.long_side <= high:
+            raise SettingError(f"The processing size must be {low}–{high} pixels (long side), not {self.long_side}.")
         profile(self.device)
         if not self.variants:
             raise SettingError("Choose at least one variant to compare.")

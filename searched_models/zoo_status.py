@@ -14,6 +14,7 @@ from pathlib import Path
 from searched_models import zoo
 from searched_models.evaluate import fmt_optional
 from searched_models.plateau import PLATEAU_DB
+from searched_models.tasks import TASKS
 
 RECENT_LOG_LINES = 20
 
@@ -91,7 +92,7 @@ def format_status(rows: list[dict]) -> str:
 def add_command(sub) -> None:
     p = sub.add_parser("zoo-status", help="where every zoo training stands and how to continue it",
                        description=__doc__.splitlines()[0])
-    p.add_argument("--task", action="append", choices=["denoise_raw", "sr_x2", "enhance"],
+    p.add_argument("--task", action="append", choices=list(TASKS),
                    help="only this task (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
