@@ -252,6 +252,17 @@ def test_compare_yields_cheapest_first_and_crops_line_up(tmp_path):
     assert views.crop_box((64, 96, 3), 1.0, 0.0, 32) == (0, 64, 32, 32)
 
 
+def test_strips_false_builds_no_thumbnails_but_the_same_image_and_scores(tmp_path):
+    path = tmp_path / "p.png"
+    Image.fromarray(textured(64, 96)).save(path)
+    settings = compare_types.Settings(long_side=256, variants=("classical",))
+    with_strips = compare.compare_all(path, settings, ModelCache(tmp_path), strips=True)
+    without = compare.compare_all(path, settings, ModelCache(tmp_path), strips=False)
+    assert len(with_strips.runs[0].strip) == 4 and without.runs[0].strip is None
+    np.testing.assert_array_equal(with_strips.runs[0].result.image, without.runs[0].result.image)
+    assert with_strips.runs[0].scores == without.runs[0].scores
+
+
 def _record(study, number, macs, psnr, status="complete", feasible=True, **extra):
     spec = {"stem": {"channels": 8 + number, "kernel": 3, "act": "relu"}, "blocks": [], "out_channels": 3}
     return {"study": study, "number": number, "status": status, "spec": spec, "macs_per_input_mp": macs,

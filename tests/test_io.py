@@ -311,3 +311,14 @@ def test_fit_long_side():
     assert fit_long_side(np.zeros((100, 1000), np.float32), 64).shape == (6, 64)
     with pytest.raises(SettingError):
         fit_long_side(img, 0)
+
+
+def test_pillow_fallback_scales_16_bit_and_32_bit_grey_modes_to_unit_range():
+    from isp.io import _decode_pil     # the fallback decoder; 16-bit PNG/TIFF files normally go to OpenCV/tifffile
+    grey = np.array([[0, 32768, 65535]], np.uint16)
+    for pil in (Image.fromarray(grey), Image.fromarray(grey.astype(np.int32))):      # modes I;16 and I
+        assert pil.mode in ("I;16", "I")
+        out = _decode_pil(pil)
+        assert out.dtype == np.float32 and out.shape == (1, 3, 3)
+        np.testing.assert_allclose(out[0, :, 0], grey[0] / 65535.0, atol=1e-6)
+        assert (out[..., 0] == out[..., 2]).all()
