@@ -1,6 +1,6 @@
 """The `pixelnas` command line: ISP commands (process, demosaic-bench) and model-zoo commands (train, eval, …).
 
-This module is the one place that sees both packages: `isp` never imports training or search code.
+It registers both packages' commands; `isp` never imports training or search code.
 """
 from __future__ import annotations
 
