@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path
 
+from isp.compare_types import LONG_SIDE_RANGE
 from isp.errors import SettingError
 
 
@@ -36,11 +37,8 @@ def non_negative_int(text: str) -> int:
     return _number(int, 0, text)
 
 
-LONG_SIDE_RANGE = (64, 20000)       # processing sizes (long side, px) that `process` and the app accept
-
-
 def image_side(text: str) -> int:
-    """A processing size (long side in pixels) in LONG_SIDE_RANGE, as `isp.compare_types.Settings` checks it."""
+    """A processing size (long side in pixels) in `isp.compare_types.LONG_SIDE_RANGE`, as `Settings` checks it."""
     value = _number(int, LONG_SIDE_RANGE[0], text)
     if value > LONG_SIDE_RANGE[1]:
         raise argparse.ArgumentTypeError(f"must be at most {LONG_SIDE_RANGE[1]}, got {text}")

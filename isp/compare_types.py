@@ -12,12 +12,12 @@ from typing import Callable
 import numpy as np
 
 from isp.capture import Capture
-from isp.cli_types import LONG_SIDE_RANGE
 from isp.errors import SettingError
 from isp.pipeline import LEARNED_STAGES, Result
 from isp.power import DEFAULT_PROFILE, profile
 from isp.stages.demosaic import DEMOSAICERS
 
+LONG_SIDE_RANGE = (64, 20000)       # processing sizes (long side, px) that `process` and the app accept
 FULL_RES_MAX_PIXELS = 16_000_000     # "full" processing size above this would need several GB per request
 Progress = Callable[[float, str], None]
 
