@@ -13,8 +13,9 @@ def add_commands(sub) -> None:
                                    "(DNG, CR2, NEF, ARW, RAF, …) is developed as shot.")
     p.add_argument("input", help="photo (PNG/JPEG/TIFF) or camera RAW file")
     p.add_argument("-o", "--output", required=True, help="output image (PNG, JPEG or TIFF)")
-    p.add_argument("--iso", type=positive_float, default=800, help="simulated sensor ISO for photos (default 800)")
-    p.add_argument("--noise-free", action="store_true", help="simulate without sensor noise (photos only)")
+    noise = p.add_mutually_exclusive_group()
+    noise.add_argument("--iso", type=positive_float, default=800, help="simulated sensor ISO for photos (default 800)")
+    noise.add_argument("--noise-free", action="store_true", help="simulate without sensor noise (photos only)")
     p.add_argument("--zoom", action="store_true", help="×2 zoom: the sensor sees the photo at half size; sr_x2 restores it")
     p.add_argument("--enhance", nargs="?", const="classical", default=None, metavar="VARIANT",
                    help="run the enhancement stage (default variant: classical; 'reference' = local Laplacian)")

@@ -28,6 +28,7 @@ def junk_folder(tmp_path):
     (["process", "{chart}", "-o", "{tmp}/o.png", "--long-side", "3"], "--long-side: must be at least 64"),
     (["process", "{chart}", "-o", "{tmp}/o.png", "--iso", "nan"], "--iso: expected a finite number"),
     (["process", "{chart}", "-o", "{tmp}/o.png", "--denoise", "nope"], "--denoise off skips the stage"),
+    (["process", "{chart}", "-o", "{tmp}/o.png", "--iso", "1600", "--noise-free"], "not allowed with argument --iso"),
     (["eval", "--task", "denoise_raw", "--images", "{tmp}", "--iso", "abc"], "--iso: expected an integer"),
     (["eval", "--task", "sr_x2", "--images", ","], "at least one image folder"),
     (["eval", "--task", "sr_x2", "--images", "{junk}", "--models", "reference"], "of the enhance task only"),
