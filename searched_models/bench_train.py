@@ -1,9 +1,13 @@
-"""`pixelnas bench-train`: time training steps of a spec in fp32 and bf16 autocast, in one run.
+"""`pixelnas bench-train`: time training steps of a spec in fp32 and bf16 autocast, in one run; with
+`--ab-steps K`, also the quality A/B that decides whether a run may use bf16.
 
-This is the A/B behind the default precision: on CPUs without AVX512-BF16/AMX, bf16 autocast is slower.
+On CPUs without AVX512-BF16/AMX, bf16 autocast is slower. Where it is faster, #3 keeps it only if a short A/B
+shows validation PSNR within 0.05 dB of fp32: `--ab-steps K` continues a zoo checkpoint K steps twice, on the
+same batches and schedule, once per precision, and validates both in fp32.
 """
 from __future__ import annotations
 
+import json
 import statistics
 import time
 
@@ -11,8 +15,11 @@ import torch
 import torch.nn.functional as F
 
 from isp.cli_types import positive_int
+from isp.errors import SettingError
 from searched_models import zoo
 from searched_models.spec import build, load_spec
+
+AB_TOLERANCE_DB = 0.05   # #3: keep bf16 only if validation PSNR is within this of fp32
 
 
 def time_steps(spec: dict, bf16: bool, batch: int, patch: int, steps: int) -> float:
@@ -37,6 +44,65 @@ def time_steps(spec: dict, bf16: bool, batch: int, patch: int, steps: int) -> fl
     return statistics.median(times)
 
 
+def precision_ab(task_name: str, name: str, images: str, val_images: str, steps: int, val_limit: int = 8,
+                 zoo_dir=zoo.ZOO_DIR, log=print) -> dict:
+    """Continue zoo/<task>/<name>'s checkpoint (weights, Adam state, step, schedule, seed, teacher) for `steps`
+    steps in fp32 and again in bf16 autocast on the same batches; validate each copy in fp32 on `val_images`.
+    Nothing is written. Returns {"start_step", "start_psnr", "fp32": {...}, "bf16": {...}, "delta_db",
+    "within_tolerance"}; each arm holds "psnr" and "sec_per_step"."""
+    import dataclasses
+
+    from safetensors import safe_open
+
+    from searched_models.data import load_folder
+    from searched_models.tasks import get_task
+    from searched_models.train import TrainConfig, load_checkpoint, make_batch, teacher_output, train_step, validate
+
+    weights = zoo.weights_path(task_name, name, zoo_dir)
+    if not weights.exists():
+        raise SettingError(f"--ab-steps continues a trained checkpoint, and {weights} does not exist: "
+                           f"train {task_name}/{name} first.")
+    card = zoo.read_card(task_name, name, zoo_dir)
+    with safe_open(str(weights), "pt") as f:
+        meta = json.loads(f.metadata().get("meta", "{}"))
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    saved = {k: v for k, v in meta.get("config", {}).items() if k in known and k not in ("spec", "command", "zoo_dir")}
+    cfg = TrainConfig(**{"task": task_name, "name": name, "images": images, "steps": card["training"]["steps"],
+                         **saved, "spec": card["spec"]})
+    task = get_task(task_name)
+    start = int(meta.get("step", 0))
+    log(f"loading {images} and {val_images} …")
+    prepared = task.prepare(load_folder(images))
+    pairs = task.val_pairs(load_folder(val_images, limit=val_limit), seed=0)
+    patch = cfg.patch or task.patch
+    teacher = zoo.load(task_name, cfg.teacher, zoo_dir)[0] if cfg.teacher else None
+
+    def arm(bf16: bool) -> tuple[torch.nn.Module, dict]:
+        model = build(card["spec"]).to(memory_format=torch.channels_last)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        load_checkpoint(weights, model, optimizer)
+        run = dataclasses.replace(cfg, bf16=bf16)
+        model.train()
+        began = time.perf_counter()
+        for step in range(start, start + steps):
+            x, y = make_batch(run, task, prepared, patch, step)
+            target = teacher_output(run, teacher, x) if teacher is not None else None
+            train_step(run, model, optimizer, x, y, step, target, task.loss_space)
+        seconds = (time.perf_counter() - began) / steps
+        result = {"psnr": validate(model, task, pairs), "sec_per_step": seconds}
+        log(f"{'bf16 autocast' if bf16 else 'fp32'}: {steps} steps from step {start}, {seconds:.2f} s/step, "
+            f"val {result['psnr']:.3f} dB")
+        return model, result
+
+    start_model, _ = zoo.load(task_name, name, zoo_dir)
+    start_psnr = validate(start_model, task, pairs)
+    log(f"{task_name}/{name} at step {start}: val {start_psnr:.3f} dB on {len(pairs)} image(s) of {val_images}")
+    fp32, bf16 = arm(False)[1], arm(True)[1]
+    delta = bf16["psnr"] - fp32["psnr"]
+    return {"start_step": start, "start_psnr": start_psnr, "fp32": fp32, "bf16": bf16, "delta_db": delta,
+            "within_tolerance": abs(delta) <= AB_TOLERANCE_DB}
+
+
 def add_command(sub) -> None:
     p = sub.add_parser("bench-train", help="time training steps in fp32 vs bf16 autocast (one run)",
                        description="Median seconds per training step of a zoo spec in fp32 and in bf16 autocast, "
@@ -49,15 +115,31 @@ def add_command(sub) -> None:
     p.add_argument("--patch", type=positive_int, default=48, help="crop size in network-input pixels (default 48)")
     p.add_argument("--steps", type=positive_int, default=3, help="timed steps per mode after one warm-up (default 3)")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    p.add_argument("--ab-steps", type=positive_int, metavar="K",
+                   help="also the quality A/B: continue the zoo checkpoint of --name K steps in fp32 and again in "
+                        "bf16 autocast (same batches and schedule) and compare validation PSNR; needs --images "
+                        f"and --val-images; passes when within {AB_TOLERANCE_DB} dB")
+    p.add_argument("--images", help="with --ab-steps: the training photos of the run")
+    p.add_argument("--val-images", help="with --ab-steps: the validation photos of the run")
+    p.add_argument("--val-limit", type=positive_int, default=8, help="with --ab-steps: validation photos (default 8)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.ab_steps and not (args.name and args.images and args.val_images):
+        raise SettingError("--ab-steps needs --name (a trained zoo model), --images and --val-images.")
     spec = load_spec(args.spec) if args.spec else zoo.named_spec(args.task, args.name)
     fp32 = time_steps(spec, False, args.batch, args.patch, args.steps)
     bf16 = time_steps(spec, True, args.batch, args.patch, args.steps)
     print(f"{spec.get('name', 'spec')}: batch {args.batch} × {args.patch}² on {torch.get_num_threads()} threads")
     print(f"fp32 {fp32:.3f} s/step   bf16 autocast {bf16:.3f} s/step   bf16/fp32 = {bf16 / fp32:.2f}")
+    if args.ab_steps:
+        ab = precision_ab(args.task, args.name, args.images, args.val_images, args.ab_steps, args.val_limit)
+        verdict = "within" if ab["within_tolerance"] else "NOT within"
+        print(f"quality A/B over {args.ab_steps} steps from step {ab['start_step']} (val {ab['start_psnr']:.3f} dB "
+              f"there): fp32 {ab['fp32']['psnr']:.3f} dB, bf16 autocast {ab['bf16']['psnr']:.3f} dB, "
+              f"Δ {ab['delta_db']:+.3f} dB — {verdict} {AB_TOLERANCE_DB} dB; "
+              f"s/step bf16/fp32 = {ab['bf16']['sec_per_step'] / ab['fp32']['sec_per_step']:.2f}")
     return 0

@@ -47,7 +47,7 @@ class TrainConfig:
     warmup: int = 100
     teacher: str | None = None
     distill_weight: float = 0.5
-    bf16: bool = False   # this CPU lacks AVX512-BF16: bf16 autocast measured 2-3x slower than fp32
+    bf16: bool = False   # faster only on CPUs with AVX512-BF16/AMX; `pixelnas bench-train --ab-steps` is the A/B
     val_every: int = 500
     ckpt_every: int = 250
     log_every: int = 25
@@ -176,6 +176,21 @@ def fit(cfg: TrainConfig, model: torch.nn.Module, task, prepared: list, patch: i
     return losses
 
 
+def precision_name(bf16: bool) -> str:
+    return "bf16 autocast" if bf16 else "fp32"
+
+
+def record_precision(history: dict, start: int, earlier_bf16: bool, bf16: bool) -> None:
+    """history["precision"]: [[first step, "fp32" | "bf16 autocast"], …], one entry per change, so a card whose
+    run switched precision on a resume says from which step (runs from before this record get their first
+    entry from the checkpoint's config)."""
+    runs = history.setdefault("precision", [[0, precision_name(earlier_bf16)]])
+    while len(runs) > 1 and runs[-1][0] >= start:     # a switch at this very step, undone before a step ran
+        runs.pop()
+    if runs[-1][1] != precision_name(bf16):
+        runs.append([start, precision_name(bf16)])
+
+
 def trim_log(path: Path, step: int) -> None:
     """Drop log entries after `step` (written after the last checkpoint by a run that was killed), so a resumed
     run neither repeats nor skips a step in the log; a line cut short by the kill is dropped too."""
@@ -237,10 +252,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     torch.manual_seed(cfg.seed)
     model = build(spec).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    start, history = 0, {}
+    start, history, earlier_bf16 = 0, {}, cfg.bf16
     if resume and weights.exists():
         meta = load_checkpoint(weights, model, optimizer)
         start, history = int(meta.get("step", 0)), meta.get("history", {})
+        earlier_bf16 = bool(meta.get("config", {}).get("bf16", False))
         planned = meta.get("config", {}).get("steps", cfg.steps)
         print(f"resuming {cfg.task}/{cfg.name} at step {start} of {cfg.steps}"
               + (f" (schedule changed from {planned} steps: the cosine decay is recomputed)" if planned != cfg.steps
@@ -251,6 +267,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         from isp.errors import SettingError
 
         raise SettingError(f"{weights} exists; pass --resume to continue it or choose another --name.")
+    record_precision(history, start, earlier_bf16, cfg.bf16)
     teacher = None
     if cfg.teacher:
         teacher, _ = zoo.load(cfg.task, cfg.teacher, zoo_dir)
@@ -276,7 +293,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             "params": cost.params, "macs_per_input_pixel": cost.macs_per_pixel,
             "macs_per_input_mp": cost.macs_per_mp(),
             "training": {"images": cfg.images, "steps": cfg.steps, "steps_done": step, "batch": cfg.batch,
-                         "patch": patch, "lr": cfg.lr, "teacher": cfg.teacher, "bf16": cfg.bf16, "seed": cfg.seed,
+                         "patch": patch, "lr": cfg.lr, "teacher": cfg.teacher, "bf16": cfg.bf16,
+                         "precision": history["precision"], "seed": cfg.seed,
                          "status": status, "log": log_file.name},
             "validation": {"images": cfg.val_images, "limit": cfg.val_limit, "psnr": history.get("last_val"),
                            "step": history.get("last_val_step"), "best_psnr": history.get("best_val"),

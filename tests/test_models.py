@@ -204,6 +204,29 @@ def test_training_smoke_with_resume_and_eval_schema(tmp_path, photo_folder):
     assert [r["psnr"] for r in again["summary"]] == [r["psnr"] for r in report["summary"]]
 
 
+def train_until_sigterm(cfg, steps: int, resume: bool = False) -> dict:
+    """`train(cfg)` stopped after `steps` more steps the way SIGTERM stops it (a checkpoint at the end of that
+    step); returns the card."""
+    import signal
+
+    from searched_models import train as train_module
+
+    calls, real_step = {"n": 0}, train_module.train_step
+
+    def stepping(*args, **kwargs):
+        calls["n"] += 1
+        out = real_step(*args, **kwargs)
+        if calls["n"] == steps:
+            signal.raise_signal(signal.SIGTERM)
+        return out
+
+    train_module.train_step = stepping
+    try:
+        return train_module.train(cfg, resume=resume)
+    finally:
+        train_module.train_step = real_step
+
+
 def test_resume_after_an_interruption_gives_the_same_weights(tmp_path, photo_folder):
     """10 steps + kill + resume 10 steps ≡ 20 straight steps (weights, Adam state and batches all restored)."""
     from searched_models.train import TrainConfig, train
@@ -213,27 +236,7 @@ def test_resume_after_an_interruption_gives_the_same_weights(tmp_path, photo_fol
                            patch=24, ckpt_every=5, log_every=5, zoo_dir=str(zoo_dir), threads=1, warmup=2)
 
     train(cfg(tmp_path / "straight", 20))
-    import signal as _signal
-
-    from searched_models import train as train_module
-
-    # Stop the first run after step 10 the way SIGTERM does (a checkpoint at the end of that step).
-    calls = {"n": 0}
-
-    real_step = train_module.train_step
-
-    def stepping(*args, **kwargs):
-        calls["n"] += 1
-        out = real_step(*args, **kwargs)
-        if calls["n"] == 10:
-            _signal.raise_signal(_signal.SIGTERM)
-        return out
-
-    train_module.train_step = stepping
-    try:
-        card = train(cfg(tmp_path / "resumed", 20))
-    finally:
-        train_module.train_step = real_step
+    card = train_until_sigterm(cfg(tmp_path / "resumed", 20), 10)
     assert card["training"]["steps_done"] == 10
     train(cfg(tmp_path / "resumed", 20), resume=True)
     a, _ = zoo.load("sr_x2", "tiny", zoo_dir=tmp_path / "straight")
@@ -242,6 +245,40 @@ def test_resume_after_an_interruption_gives_the_same_weights(tmp_path, photo_fol
         assert torch.allclose(pa, pb, atol=1e-6), name
     log = [json.loads(line) for line in (tmp_path / "resumed" / "sr_x2" / "tiny.log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log if "loss" in e] == [5, 10, 15, 20]
+
+
+def test_precision_ab_is_the_resumed_run_in_each_precision_and_writes_nothing(tmp_path, photo_folder):
+    """The A/B's fp32 arm scores exactly what resuming the run for K steps scores; the zoo is left untouched."""
+    import shutil
+
+    from searched_models.bench_train import AB_TOLERANCE_DB, precision_ab
+    from searched_models.data import load_folder
+    from searched_models.tasks import get_task
+    from searched_models.train import TrainConfig, validate
+
+    def cfg(zoo_dir, bf16=False):
+        return TrainConfig(task="sr_x2", name="tiny", spec=TINY, images=str(photo_folder), steps=20, batch=2,
+                           patch=24, ckpt_every=5, log_every=5, zoo_dir=str(zoo_dir), threads=1, warmup=2,
+                           val_every=100, bf16=bf16)
+
+    train_until_sigterm(cfg(tmp_path / "ab"), 10)                    # a 20-step run stopped at step 10
+    shutil.copytree(tmp_path / "ab", tmp_path / "ref")
+    before = {p: p.read_bytes() for p in (tmp_path / "ab").rglob("*") if p.is_file()}
+    ab = precision_ab("sr_x2", "tiny", str(photo_folder), str(photo_folder), 5, zoo_dir=tmp_path / "ab",
+                      log=lambda m: None)
+    assert {p: p.read_bytes() for p in (tmp_path / "ab").rglob("*") if p.is_file()} == before
+    assert ab["start_step"] == 10 and set(ab["fp32"]) == set(ab["bf16"]) == {"psnr", "sec_per_step"}
+    assert ab["within_tolerance"] == (abs(ab["delta_db"]) <= AB_TOLERANCE_DB)
+    assert ab["delta_db"] == pytest.approx(ab["bf16"]["psnr"] - ab["fp32"]["psnr"])
+
+    train_until_sigterm(cfg(tmp_path / "ref"), 5, resume=True)       # the run itself, resumed to step 15
+    model, _ = zoo.load("sr_x2", "tiny", zoo_dir=tmp_path / "ref")
+    task = get_task("sr_x2")
+    pairs = task.val_pairs(load_folder(photo_folder, limit=8), seed=0)
+    assert validate(model, task, pairs) == pytest.approx(ab["fp32"]["psnr"], abs=1e-4)
+
+    card = train_until_sigterm(cfg(tmp_path / "ref", bf16=True), 1, resume=True)   # switched on a resume
+    assert card["training"]["precision"] == [[0, "fp32"], [15, "bf16 autocast"]]
 
 
 def test_a_resumed_log_drops_what_came_after_the_checkpoint_and_a_line_cut_short(tmp_path):
