@@ -28,6 +28,7 @@ from isp.power import DEFAULT_PROFILE, PROFILES
 from isp.raw import is_raw_filename
 from isp.stages.demosaic import DEMOSAICERS
 from searched_models import search_report
+from searched_models.cost import spec_cost
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
@@ -256,7 +257,8 @@ def search_view(task: str, study: str | None = None, zoo_dir=None):
     for c in cards:
         training = c.get("training") or {}
         best = (c.get("validation") or {}).get("best_psnr")
-        zoo_rows.append({"name": c["name"], "role": c.get("role"), "params": c.get("params"),
+        params = spec_cost(c["spec"]).deployed_params if c.get("spec") else c.get("params")   # rep blocks merged
+        zoo_rows.append({"name": c["name"], "role": c.get("role"), "params": params,
                          f"GMACs / {search_report.mp_unit(task)}": round((c.get("macs_per_input_mp") or 0) / 1e9, 3),
                          "val PSNR (dB)": None if best is None else round(best, 2),
                          "training": f"{training.get('steps_done', '?')}/{training.get('steps', '?')} steps, "

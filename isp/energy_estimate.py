@@ -20,11 +20,10 @@ NON_NETWORK_VARIANTS = ("classical", "reference", "lanczos")    # the learned st
 
 
 def model_params(models: ModelCache, task: str, variant: str) -> int:
-    """Parameters of the network a learned stage runs (0 for its own algorithms)."""
+    """Parameters of the network a learned stage runs, rep blocks merged (0 for its own algorithms)."""
     if variant in NON_NETWORK_VARIANTS:
         return 0
-    _, card = models.get(task, variant)
-    return int(card.get("params", 0))
+    return models.params(task, variant)
 
 
 

@@ -51,6 +51,14 @@ class ModelCache:
         _, card = self.get(task, name)
         return int(round(spec_cost(card["spec"]).macs(height, width)))
 
+    def params(self, task: str, name: str) -> int:
+        """Parameters of the network as it runs: a rep block's training branches merged into its one conv
+        (`searched_models.cost.Cost.deployed_params`); the weights file holds more."""
+        from searched_models.cost import spec_cost
+
+        _, card = self.get(task, name)
+        return spec_cost(card["spec"]).deployed_params
+
     def values_moved(self, task: str, name: str, height: int, width: int) -> float:
         """Values moved by one pass over a height×width network input: every layer's activations read and
         written once plus the weights read once (`searched_models.cost.Cost.bytes_moved` at 1 byte per value),

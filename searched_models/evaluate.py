@@ -59,7 +59,8 @@ def seed_for(seed: int, index: int, iso: int) -> int:
 
 
 def model_rows(task: str, names: list[str], cache: ModelCache) -> list[dict]:
-    """Static facts per model: role, params, MACs per input pixel, values moved per input pixel."""
+    """Static facts per model: role, params as it runs (rep blocks merged; `params_trained`: the weights file's,
+    branches included), MACs per input pixel, values moved per input pixel."""
     rows = []
     for name in names:
         if name == "reference" and task != "enhance":
@@ -75,7 +76,8 @@ def model_rows(task: str, names: list[str], cache: ModelCache) -> list[dict]:
         module, card = cache.get(task, name)
         cost = spec_cost(card["spec"])
         training = card.get("training", {})
-        rows.append({"name": card["name"], "role": card.get("role", "peer"), "params": cost.params,
+        rows.append({"name": card["name"], "role": card.get("role", "peer"), "params": cost.deployed_params,
+                     "params_trained": cost.params,
                      "training_status": training.get("status"), "steps_done": training.get("steps_done"),
                      "steps": training.get("steps"),
                      "macs_per_pixel": cost.macs_per_pixel, "macs_per_image": cost.macs_per_image,
@@ -206,8 +208,8 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
                            "rows": group_rows})
     summary = []
     for row in rows:
-        entry = {k: row.get(k) for k in ("name", "role", "params", "macs_per_input_mp", "ms_per_mp", "energy",
-                                         "training_status", "steps_done", "steps")}
+        entry = {k: row.get(k) for k in ("name", "role", "params", "params_trained", "macs_per_input_mp", "ms_per_mp",
+                                         "energy", "training_status", "steps_done", "steps")}
         scores = [r for g in groups for r in g["rows"] if r["name"] == row["name"]]
         entry["psnr"] = float(np.mean([s["psnr"] for s in scores])) if scores else None
         entry["ssim"] = float(np.mean([s["ssim"] for s in scores])) if scores else None
@@ -251,9 +253,9 @@ def format_report(report: dict) -> str:
                      f"{s['ms_per_mp']:>9.1f}{fmt_optional(s.get('ms_ratio_heavy'), '{:>7.1f}', 7)}"
                      f"{fmt_optional(s['psnr'], '{:>8.2f}', 8)}{fmt_optional(s['R'], '{:>9.1f}', 9)}"
                      f"{fmt_optional(s['G'], '{:>7.2f}', 7)}{s['energy']['npu_int8']['mj_per_12mp_photo']:>9.2f}")
-    lines.append("×ms = measured CPU time of the heavy / this model; MACs per input MP are per packed (2×2 sensor) "
-                 "MP for denoise_raw, per LR MP for sr_x2" if report["task"] != "enhance" else
-                 "×ms = measured CPU time of the heavy / this model")
+    lines.append("params as the network runs (rep blocks merged); ×ms = measured CPU time of the heavy / this model"
+                 + ("; MACs per input MP are per packed (2×2 sensor) MP for denoise_raw, per LR MP for sr_x2"
+                    if report["task"] != "enhance" else ""))
     lines += format_floors(report.get("floors", []))
     for s in report["summary"]:
         if s.get("training_status") == "training":

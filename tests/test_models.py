@@ -92,6 +92,23 @@ def test_eval_charges_a_rep_network_the_weights_it_runs():
 
     (row,) = model_rows("sr_x2", ["r"], OneModel())
     assert row["values_per_image"] == spec_cost(spec).deployed_params < spec_cost(spec).params
+    assert row["params"] == spec_cost(spec).deployed_params and row["params_trained"] == spec_cost(spec).params
+
+
+def test_the_app_reports_the_parameters_a_rep_network_runs_with():
+    from isp.energy_estimate import model_params
+    from isp.models import ModelCache
+
+    spec = {**TINY, "blocks": [{"type": "rep", "channels": 16, "repeat": 2}]}
+
+    class OneModel:
+        def get(self, task, name):
+            return None, {"name": name, "role": "peer", "spec": spec}
+
+        params = ModelCache.params
+
+    assert model_params(OneModel(), "sr_x2", "r") == spec_cost(spec).deployed_params < spec_cost(spec).params
+    assert model_params(OneModel(), "sr_x2", "classical") == 0
 
 
 def test_load_folder_skips_small_images_before_it_counts_the_limit(tmp_path, assets_dir):
