@@ -116,7 +116,11 @@ class Pipeline:
                 if stage.name not in OPTIONAL_STAGES:
                     raise SettingError(f"Stage '{stage.name}' cannot be skipped.")
                 continue
-            stage.check_variant(variant)
+            try:
+                stage.check_variant(variant)
+            except SettingError as error:
+                error.stage = stage.name          # which setting was wrong, for callers that add a hint
+                raise
 
     def run(self, raw: RawImage, keep_intermediates: bool = True, progress=None) -> Result:
         """Develop `raw`. `progress(fraction, text)` is called before each stage when given."""

@@ -56,6 +56,7 @@ def check_floors(report: dict) -> list[dict]:
         for row in (r for r in group["rows"] if is_judged(report["task"], r)):
             value = row["psnr"] - classical["psnr"] if floor.over_classical else row["psnr"]
             results.append({"model": row["name"], "role": row["role"], "floor": floor.describe(),
+                            "over_classical": floor.over_classical,
                             "value_db": round(value, 3), "bound_db": floor.db, "met": value >= floor.db})
     return results
 
@@ -64,7 +65,7 @@ def format_floors(results: list[dict]) -> list[str]:
     """Printable lines, one per judged floor."""
     lines = []
     for r in results:
-        value = f"{r['value_db']:+.2f}" if "over classical" in r["floor"] else f"{r['value_db']:.2f}"
+        value = f"{r['value_db']:+.2f}" if r.get("over_classical") else f"{r['value_db']:.2f}"   # a gain is signed
         verdict = "met" if r["met"] else f"NOT met (short by {r['bound_db'] - r['value_db']:.2f} dB)"
         lines.append(f"floor {r['floor']}: {r['model']} ({r['role']}) {value} dB → {verdict}")
     return lines
