@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,17 @@ from searched_models import zoo
 from searched_models.spec import build, load_spec
 
 AB_TOLERANCE_DB = 0.05   # #3: keep bf16 only if validation PSNR is within this of fp32
+BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}   # Linux /proc/cpuinfo names of the bf16 units autocast uses
+
+
+def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
+    """Whether this CPU has AVX512-BF16 or AMX-BF16 (None when /proc/cpuinfo cannot tell: not Linux)."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        return None
+    flags = {f for line in lines if line.startswith("flags") for f in line.partition(":")[2].split()}
+    return bool(flags & BF16_CPU_FLAGS) if flags else None
 
 
 def time_steps(spec: dict, bf16: bool, batch: int, patch: int, steps: int) -> float:

@@ -63,7 +63,8 @@ def zoo_status(zoo_dir: Path = zoo.ZOO_DIR, tasks: list[str] | None = None) -> l
             for card in zoo.list_models(task, zoo_dir)]
 
 
-def format_status(rows: list[dict]) -> str:
+def format_status(rows: list[dict], bf16_cpu: bool | None = None) -> str:
+    """The table and the resume commands; `bf16_cpu` False adds a warning to commands that ask for `--bf16`."""
     if not rows:
         return "The zoo has no trained models yet."
     lines = [f"{'task/model':<28}{'role':<9}{'steps':>13}{'val dB':>8}{'best':>8}{'Δ last¼':>9}{'s/step':>8}"
@@ -86,6 +87,9 @@ def format_status(rows: list[dict]) -> str:
         lines += ["", "continue the unfinished ones with (s/step is the pace of their last log lines, which "
                       "depends on what else ran then):"]
         lines += [f"  {r['resume']}" for r in pending]
+        if bf16_cpu is False and any("--bf16" in r["resume"].split() for r in pending):
+            lines.append("note: this CPU has no AVX512-BF16/AMX-BF16, where bf16 autocast is slower than fp32: "
+                         "drop --bf16 from those commands (a checkpoint resumes in either precision)")
     return "\n".join(lines)
 
 
@@ -106,5 +110,7 @@ def run(args) -> int:
 
         raise SettingError(f"Zoo folder '{folder}' does not exist or is not a folder.")
     rows = zoo_status(folder, args.task)
-    print(json.dumps(rows, indent=2) if args.json else format_status(rows))
+    from searched_models.bench_train import cpu_has_bf16
+
+    print(json.dumps(rows, indent=2) if args.json else format_status(rows, cpu_has_bf16()))
     return 0

@@ -403,6 +403,20 @@ def test_zoo_status_reports_progress_pace_and_the_resume_command(tmp_path):
     assert rows["nolog"]["resume"].count("--resume") == 1
     text = format_status(list(rows.values()))
     assert "--resume" in text and "100/400" in text
+    rows["big"]["resume"] += " --bf16"
+    assert "drop --bf16" in format_status(list(rows.values()), bf16_cpu=False)
+    assert "drop --bf16" not in format_status(list(rows.values()), bf16_cpu=True)
+
+
+def test_cpu_bf16_support_is_read_from_the_cpu_flags(tmp_path):
+    from searched_models.bench_train import cpu_has_bf16
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    assert cpu_has_bf16(info) is True
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert cpu_has_bf16(info) is False
+    assert cpu_has_bf16(tmp_path / "missing") is None
 
 
 def test_a_candidate_never_stands_in_for_the_registered_searched_model(tmp_path):
