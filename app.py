@@ -27,8 +27,7 @@ from isp.pipeline import LEARNED_STAGES
 from isp.power import DEFAULT_PROFILE, PROFILES
 from isp.raw import is_raw_filename
 from isp.stages.demosaic import DEMOSAICERS
-from searched_models import search_report
-from searched_models.cost import spec_cost
+from searched_models import search_report, zoo
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
@@ -221,8 +220,6 @@ def pick_crop(sources, crop, evt: gr.SelectData):
 # ------------------------------------------------------------------------------------------------ search tab
 
 def zoo_cards(task: str, zoo_dir=None) -> list[dict]:
-    from searched_models import zoo
-
     try:
         return zoo.list_models(task, **({"zoo_dir": zoo_dir} if zoo_dir else {}))
     except Exception:  # noqa: BLE001 - an unreadable zoo shows as empty
@@ -230,8 +227,6 @@ def zoo_cards(task: str, zoo_dir=None) -> list[dict]:
 
 
 def trials_path(task: str, zoo_dir=None) -> Path:
-    from searched_models import zoo
-
     return Path(zoo_dir or zoo.ZOO_DIR) / task / "search_trials.jsonl"
 
 
@@ -257,8 +252,7 @@ def search_view(task: str, study: str | None = None, zoo_dir=None):
     for c in cards:
         training = c.get("training") or {}
         best = (c.get("validation") or {}).get("best_psnr")
-        params = spec_cost(c["spec"]).deployed_params if c.get("spec") else c.get("params")   # rep blocks merged
-        zoo_rows.append({"name": c["name"], "role": c.get("role"), "params": params,
+        zoo_rows.append({"name": c["name"], "role": c.get("role"), "params": zoo.deployed_params(c) or c.get("params"),
                          f"GMACs / {search_report.mp_unit(task)}": round((c.get("macs_per_input_mp") or 0) / 1e9, 3),
                          "val PSNR (dB)": None if best is None else round(best, 2),
                          "training": f"{training.get('steps_done', '?')}/{training.get('steps', '?')} steps, "
@@ -286,7 +280,7 @@ def search_view(task: str, study: str | None = None, zoo_dir=None):
         status += " No searched model is registered for this task yet" + \
             (f" — the block table shows the heavy original **{shown['name']}**." if shown else ".")
     blocks = search_report.blocks_table(shown["spec"]) if shown else []
-    title = f"Blocks of {shown.get('role')} model **{shown['name']}** ({shown.get('params', '?')} params)" if shown \
+    title = f"Blocks of {shown.get('role')} model **{shown['name']}** ({zoo.deployed_params(shown) or '?'} params)" if shown \
         else "No model to show."
     return figure, status, _table(search_report.trial_rows(trials, task)), _table(zoo_rows), title, \
         _table(blocks), trials, gr.update(choices=studies, value=study)

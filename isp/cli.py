@@ -57,7 +57,7 @@ def run_process(args) -> int:
     try:
         pipeline = Pipeline(config)                 # checks every variant name before the input is read
     except SettingError as error:
-        if getattr(error, "stage", None) == "denoise_raw":
+        if error.stage == "denoise_raw":
             raise SettingError(f"{error} --denoise off skips the stage.") from None
         raise
     capture = load_capture(args.input, iso=None if args.noise_free else args.iso, zoom=args.zoom,

@@ -30,4 +30,7 @@ class RawFormatError(InputError):
 
 
 class SettingError(InputError):
-    """An option value (ISO, variant name, size…) is out of range or unknown."""
+    """An option value (ISO, variant name, size…) is out of range or unknown. `stage`: the pipeline stage whose
+    setting it is, when one is (set by `isp.pipeline.Pipeline`, so a command can add a hint of its own)."""
+
+    stage: str | None = None

@@ -54,10 +54,10 @@ class ModelCache:
     def params(self, task: str, name: str) -> int:
         """Parameters of the network as it runs: a rep block's training branches merged into its one conv
         (`searched_models.cost.Cost.deployed_params`); the weights file holds more."""
-        from searched_models.cost import spec_cost
+        from searched_models import zoo
 
         _, card = self.get(task, name)
-        return spec_cost(card["spec"]).deployed_params
+        return zoo.deployed_params(card)
 
     def values_moved(self, task: str, name: str, height: int, width: int) -> float:
         """Values moved by one pass over a height×width network input: every layer's activations read and

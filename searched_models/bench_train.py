@@ -1,9 +1,9 @@
 """`pixelnas bench-train`: time training steps of a spec in fp32 and bf16 autocast, in one run; with
 `--ab-steps K`, also the quality A/B that decides whether a run may use bf16.
 
-On CPUs without AVX512-BF16/AMX, bf16 autocast is slower. Where it is faster, #3 keeps it only if a short A/B
-shows validation PSNR within 0.05 dB of fp32: `--ab-steps K` continues a zoo checkpoint K steps twice, on the
-same batches and schedule, once per precision, and validates both in fp32.
+On CPUs without AVX512-BF16/AMX, bf16 autocast is slower. Where it is faster, the model-zoo issue (#3) keeps it
+only if a short A/B shows validation PSNR within 0.05 dB of fp32: `--ab-steps K` continues a zoo checkpoint
+K steps twice, on the same batches and schedule, once per precision, and validates both in fp32.
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from isp.cli_types import positive_int
 from isp.errors import SettingError
 from searched_models import zoo
 from searched_models.spec import build, load_spec
+from searched_models.train import precision_name
 
-AB_TOLERANCE_DB = 0.05   # #3: keep bf16 only if validation PSNR is within this of fp32
+AB_TOLERANCE_DB = 0.05   # the model-zoo issue (#3): keep bf16 only if validation PSNR is within this of fp32
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}   # Linux /proc/cpuinfo names of the bf16 units autocast uses
 
 
@@ -60,68 +61,80 @@ def precision_ab(task_name: str, name: str, images: str, val_images: str, steps:
                  zoo_dir=zoo.ZOO_DIR, log=print) -> dict:
     """Continue zoo/<task>/<name>'s checkpoint (weights, Adam state, step, schedule, seed, teacher) for `steps`
     steps in fp32 and again in bf16 autocast on the same batches; validate each copy in fp32 on `val_images`.
-    Nothing is written. Returns {"start_step", "start_psnr", "fp32": {...}, "bf16": {...}, "delta_db",
-    "within_tolerance"}; each arm holds "psnr" and "sec_per_step"."""
+    Both arms start from one snapshot of the file (a run still training may rewrite it meanwhile). Nothing is
+    written. Returns {"start_step", "start_psnr", "fp32": {...}, "bf16": {...}, "delta_db", "within_tolerance"};
+    each arm holds "psnr" and "sec_per_step"."""
     import dataclasses
+    import shutil
+    import tempfile
 
     from safetensors import safe_open
 
     from searched_models.data import load_folder
     from searched_models.tasks import get_task
-    from searched_models.train import TrainConfig, load_checkpoint, make_batch, teacher_output, train_step, validate
+    from searched_models.train import TrainConfig, fit, load_checkpoint, validate
 
     weights = zoo.weights_path(task_name, name, zoo_dir)
     if not weights.exists():
         raise SettingError(f"--ab-steps continues a trained checkpoint, and {weights} does not exist: "
                            f"train {task_name}/{name} first.")
     card = zoo.read_card(task_name, name, zoo_dir)
-    with safe_open(str(weights), "pt") as f:
-        meta = json.loads(f.metadata().get("meta", "{}"))
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    saved = {k: v for k, v in meta.get("config", {}).items() if k in known and k not in ("spec", "command", "zoo_dir")}
-    cfg = TrainConfig(**{"task": task_name, "name": name, "images": images, "steps": card["training"]["steps"],
-                         **saved, "spec": card["spec"]})
-    task = get_task(task_name)
-    start = int(meta.get("step", 0))
-    log(f"loading {images} and {val_images} …")
-    prepared = task.prepare(load_folder(images))
-    pairs = task.val_pairs(load_folder(val_images, limit=val_limit), seed=0)
-    patch = cfg.patch or task.patch
-    teacher = zoo.load(task_name, cfg.teacher, zoo_dir)[0] if cfg.teacher else None
+    with tempfile.TemporaryDirectory() as folder:
+        snapshot = Path(folder) / weights.name
+        shutil.copyfile(weights, snapshot)
+        with safe_open(str(snapshot), "pt") as f:
+            meta = json.loads(f.metadata().get("meta", "{}"))
+        own = {"task", "name", "spec", "command", "zoo_dir", "images"}        # this call's, not the run's
+        known = {f.name for f in dataclasses.fields(TrainConfig)} - own
+        settings = {**{k: v for k, v in card.get("training", {}).items() if k in known},     # card, then the
+                    **{k: v for k, v in meta.get("config", {}).items() if k in known}}       # checkpoint's own
+        if "steps" not in settings:
+            raise SettingError(f"{weights} records no schedule length (steps): it is not a `pixelnas train` run.")
+        cfg = TrainConfig(task=task_name, name=name, images=images, spec=card["spec"], zoo_dir=str(zoo_dir),
+                          **settings)
+        task = get_task(task_name)
+        start = int(meta.get("step", 0))
+        log(f"loading {images} and {val_images} …")
+        prepared = task.prepare(load_folder(images))
+        pairs = task.val_pairs(load_folder(val_images, limit=val_limit), seed=0)
+        teacher = zoo.load(task_name, cfg.teacher, zoo_dir)[0] if cfg.teacher else None
 
-    def arm(bf16: bool) -> tuple[torch.nn.Module, dict]:
-        model = build(card["spec"]).to(memory_format=torch.channels_last)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-        load_checkpoint(weights, model, optimizer)
-        run = dataclasses.replace(cfg, bf16=bf16)
-        model.train()
-        began = time.perf_counter()
-        for step in range(start, start + steps):
-            x, y = make_batch(run, task, prepared, patch, step)
-            target = teacher_output(run, teacher, x) if teacher is not None else None
-            train_step(run, model, optimizer, x, y, step, target, task.loss_space)
-        seconds = (time.perf_counter() - began) / steps
-        result = {"psnr": validate(model, task, pairs), "sec_per_step": seconds}
-        log(f"{'bf16 autocast' if bf16 else 'fp32'}: {steps} steps from step {start}, {seconds:.2f} s/step, "
-            f"val {result['psnr']:.3f} dB")
-        return model, result
+        def restored() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+            model = build(card["spec"]).to(memory_format=torch.channels_last)
+            optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+            load_checkpoint(snapshot, model, optimizer)
+            return model, optimizer
 
-    start_model, _ = zoo.load(task_name, name, zoo_dir)
-    start_psnr = validate(start_model, task, pairs)
-    log(f"{task_name}/{name} at step {start}: val {start_psnr:.3f} dB on {len(pairs)} image(s) of {val_images}")
-    fp32, bf16 = arm(False)[1], arm(True)[1]
+        def arm(bf16: bool) -> dict:
+            model, optimizer = restored()
+            began = time.perf_counter()
+            fit(dataclasses.replace(cfg, bf16=bf16), model, task, prepared, cfg.patch or task.patch, teacher,
+                optimizer=optimizer, start=start, until=start + steps)
+            seconds = (time.perf_counter() - began) / steps
+            result = {"psnr": validate(model, task, pairs), "sec_per_step": seconds}
+            log(f"{precision_name(bf16)}: {steps} steps from step {start}, {seconds:.2f} s/step, "
+                f"val {result['psnr']:.3f} dB")
+            return result
+
+        start_psnr = validate(restored()[0], task, pairs)
+        log(f"{task_name}/{name} at step {start}: val {start_psnr:.3f} dB on {len(pairs)} image(s) of {val_images}")
+        fp32, bf16 = arm(False), arm(True)
     delta = bf16["psnr"] - fp32["psnr"]
     return {"start_step": start, "start_psnr": start_psnr, "fp32": fp32, "bf16": bf16, "delta_db": delta,
             "within_tolerance": abs(delta) <= AB_TOLERANCE_DB}
 
 
 def add_command(sub) -> None:
-    p = sub.add_parser("bench-train", help="time training steps in fp32 vs bf16 autocast (one run)",
+    p = sub.add_parser("bench-train", help="time training steps in fp32 vs bf16 autocast (one run); with "
+                                           "--ab-steps, the quality A/B behind --bf16",
                        description="Median seconds per training step of a zoo spec in fp32 and in bf16 autocast, "
-                                   "measured alternately in one run; prints the ratio.")
+                                   "measured one after the other in one run; prints the ratio. With --ab-steps K, "
+                                   "also continues the zoo checkpoint of --name K steps in each precision and "
+                                   "compares their validation PSNR (nothing is written).")
     p.add_argument("--task", required=True, choices=["denoise_raw", "sr_x2", "enhance"])
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--name", help="a shipped spec in searched_models/specs/<task>/")
+    src.add_argument("--name", help="a shipped spec in searched_models/specs/<task>/, or with --ab-steps a trained "
+                                    "zoo model (its card's spec)")
     src.add_argument("--spec", help="a JSON spec file")
     p.add_argument("--batch", type=positive_int, default=16, help="patches per step (default 16)")
     p.add_argument("--patch", type=positive_int, default=48, help="crop size in network-input pixels (default 48)")
@@ -142,7 +155,16 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     if args.ab_steps and not (args.name and args.images and args.val_images):
         raise SettingError("--ab-steps needs --name (a trained zoo model), --images and --val-images.")
-    spec = load_spec(args.spec) if args.spec else zoo.named_spec(args.task, args.name)
+    if not args.ab_steps and (args.images or args.val_images):
+        raise SettingError("--images and --val-images are for the quality A/B: add --ab-steps K.")
+    if args.spec:
+        spec = load_spec(args.spec)
+    elif args.ab_steps:
+        if not zoo.card_path(args.task, args.name).exists():
+            raise SettingError(f"No zoo model {args.task}/{args.name}: --ab-steps continues a trained checkpoint.")
+        spec = zoo.read_card(args.task, args.name)["spec"]
+    else:
+        spec = zoo.named_spec(args.task, args.name)
     fp32 = time_steps(spec, False, args.batch, args.patch, args.steps)
     bf16 = time_steps(spec, True, args.batch, args.patch, args.steps)
     print(f"{spec.get('name', 'spec')}: batch {args.batch} × {args.patch}² on {torch.get_num_threads()} threads")

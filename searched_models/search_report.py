@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from isp.errors import SettingError
+from searched_models import zoo
 from searched_models.cost import spec_cost
 from searched_models.search_budget import heavy_card
 from searched_models.search_log import ZOO_DIR, describe, pareto, read_trials_jsonl, spec_key, study_records
@@ -270,7 +271,8 @@ def trial_rows(trials: list[dict], task: str = "") -> list[dict]:
                      "within budget": "yes" if within_budget(t) else "no",
                      "× faster than heavy": number(t.get("speedup"), 1),
                      "peer": t.get("peer") or (f"seed: {t['seed_from']} in budget" if t.get("seed_from") else ""),
-                     f"GMACs / {unit}": number(t.get("macs_per_input_mp"), 4, 1e9), "params": t.get("params"),
+                     f"GMACs / {unit}": number(t.get("macs_per_input_mp"), 4, 1e9),
+                     "params": zoo.deployed_params(t) or t.get("params"),     # as it runs: rep blocks merged
                      f"ms / {unit}": number(t.get("latency_ms_per_mp"), 1),
                      "proxy PSNR (dB)": number(t.get("proxy_psnr"), 3), "_macs": t.get("macs_per_input_mp")})
     rows.sort(key=lambda r: (r["Pareto"] != "★", r["_macs"] if r["Pareto"] else 0, r["study"],

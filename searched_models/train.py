@@ -152,8 +152,11 @@ def train_step(cfg: TrainConfig, model: torch.nn.Module, optimizer: torch.optim.
 
 
 def fit(cfg: TrainConfig, model: torch.nn.Module, task, prepared: list, patch: int,
-        teacher: torch.nn.Module | None = None, batches=None, should_stop=None) -> list[float]:
-    """Train `model` in memory for cfg.steps steps with the recipe of `train` — no files, no validation.
+        teacher: torch.nn.Module | None = None, batches=None, should_stop=None,
+        optimizer: torch.optim.Optimizer | None = None, start: int = 0, until: int | None = None) -> list[float]:
+    """Train `model` in memory with the recipe of `train` — no files, no validation — over steps start … until
+    (default 0 … cfg.steps) of the cfg.steps-long schedule, with a fresh Adam unless `optimizer` is given
+    (a restored checkpoint's, to continue it).
 
     batches: optional callable step → (x, y, teacher target or None) replacing make_batch/teacher_output
     (the search uses it to share cached batches and teacher outputs between trials). should_stop: optional
@@ -162,9 +165,9 @@ def fit(cfg: TrainConfig, model: torch.nn.Module, task, prepared: list, patch: i
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     losses = []
-    for step in range(cfg.steps):
+    for step in range(start, cfg.steps if until is None else until):
         if batches is not None:
             x, y, target_t = batches(step)
         else:
@@ -177,6 +180,7 @@ def fit(cfg: TrainConfig, model: torch.nn.Module, task, prepared: list, patch: i
 
 
 def precision_name(bf16: bool) -> str:
+    """How cards and logs name a run's precision."""
     return "bf16 autocast" if bf16 else "fp32"
 
 
@@ -185,9 +189,9 @@ def record_precision(history: dict, start: int, earlier_bf16: bool, bf16: bool) 
     run switched precision on a resume says from which step (runs from before this record get their first
     entry from the checkpoint's config)."""
     runs = history.setdefault("precision", [[0, precision_name(earlier_bf16)]])
-    while len(runs) > 1 and runs[-1][0] >= start:     # a switch at this very step, undone before a step ran
+    while runs and runs[-1][0] >= start:          # set at this very step, and no step has run since
         runs.pop()
-    if runs[-1][1] != precision_name(bf16):
+    if not runs or runs[-1][1] != precision_name(bf16):
         runs.append([start, precision_name(bf16)])
 
 

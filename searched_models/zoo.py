@@ -128,6 +128,19 @@ def load(task: str, name_or_role: str, zoo_dir: Path = ZOO_DIR) -> tuple[torch.n
     return module, card
 
 
+def deployed_params(record: dict) -> int | None:
+    """Parameters a card's (or a search trial's) network runs with: rep blocks merged into their one conv
+    (`cost.Cost.deployed_params`); the card's own `params` counts what the file stores. None without a valid spec
+    (callers then show the recorded count)."""
+    from searched_models.cost import spec_cost
+    from searched_models.spec import SpecError
+
+    try:
+        return spec_cost(record["spec"]).deployed_params if record.get("spec") else None
+    except SpecError:
+        return None
+
+
 def named_spec(task: str, name: str) -> dict:
     """A spec shipped in `searched_models/specs/<task>/<name>.json` (heavy originals and peers)."""
     path = SPEC_DIR / task / f"{name}.json"

@@ -33,6 +33,10 @@ def junk_folder(tmp_path):
     (["eval", "--task", "sr_x2", "--images", ","], "at least one image folder"),
     (["eval", "--task", "sr_x2", "--images", "{junk}", "--models", "reference"], "of the enhance task only"),
     (["bench-train", "--task", "sr_x2", "--name", "fsrcnn", "--steps", "0"], "--steps: must be at least 1"),
+    (["bench-train", "--task", "sr_x2", "--name", "fsrcnn", "--ab-steps", "5"], "needs --name (a trained zoo"),
+    (["bench-train", "--task", "sr_x2", "--name", "fsrcnn", "--images", "{tmp}"], "add --ab-steps K"),
+    (["bench-train", "--task", "sr_x2", "--name", "nope", "--ab-steps", "5", "--images", "{tmp}",
+      "--val-images", "{tmp}"], "No zoo model sr_x2/nope"),
     (["results-table", "--readme", "{tmp}/missing.md"], "Cannot read the README"),
     (["results-table", "--readme", "{chart}"], "not UTF-8 text"),
     (["results-table", "--readme", "{junk}/text.jpg"], "no <!--"),
@@ -57,6 +61,14 @@ def test_a_wrong_invocation_fails_fast_with_one_line(capsys, tmp_path, assets_di
     assert code == 2, err
     assert message in err and "Traceback" not in err
     assert sorted(tmp_path.rglob("*")) == before          # nothing written, nothing half-done
+
+
+def test_only_a_bad_denoise_variant_gets_the_denoise_off_hint(capsys, tmp_path, assets_dir):
+    chart, out = str(assets_dir / "text_chart.png"), str(tmp_path / "o.png")
+    code, err = pixelnas(capsys, "process", chart, "-o", out, "--enhance", "nope")
+    assert code == 2 and "'enhance'" in err and "--denoise off" not in err
+    code, err = pixelnas(capsys, "process", chart, "-o", out, "--denoise", "nope")
+    assert code == 2 and "--denoise off skips the stage" in err
 
 
 def test_eval_reads_every_image_before_it_times_a_model(capsys, junk_folder, monkeypatch):

@@ -95,6 +95,19 @@ def test_eval_charges_a_rep_network_the_weights_it_runs():
     assert row["params"] == spec_cost(spec).deployed_params and row["params_trained"] == spec_cost(spec).params
 
 
+def test_the_search_tables_show_a_rep_network_with_its_merged_parameters():
+    from searched_models import search_report
+
+    spec = {**TINY, "blocks": [{"type": "rep", "channels": 16, "repeat": 2}]}
+    cost = spec_cost(spec)
+    trial = {"study": "s", "number": 0, "status": "complete", "spec": spec, "params": cost.params,
+             "macs_per_input_mp": cost.macs_per_mp(), "macs_per_input_pixel": cost.macs_per_pixel,
+             "proxy_psnr": 30.0, "feasible": True, "latency_ms_per_mp": 1.0}
+    (row,) = search_report.trial_rows([trial], "sr_x2")
+    assert row["params"] == cost.deployed_params < cost.params
+    assert zoo.deployed_params({"spec": {"blocks": []}}) is None          # not a valid spec: the caller's fallback
+
+
 def test_the_app_reports_the_parameters_a_rep_network_runs_with():
     from isp.energy_estimate import model_params
     from isp.models import ModelCache
@@ -287,6 +300,7 @@ def test_precision_ab_is_the_resumed_run_in_each_precision_and_writes_nothing(tm
     assert ab["start_step"] == 10 and set(ab["fp32"]) == set(ab["bf16"]) == {"psnr", "sec_per_step"}
     assert ab["within_tolerance"] == (abs(ab["delta_db"]) <= AB_TOLERANCE_DB)
     assert ab["delta_db"] == pytest.approx(ab["bf16"]["psnr"] - ab["fp32"]["psnr"])
+    assert ab["bf16"]["psnr"] != ab["fp32"]["psnr"]                  # the second arm really ran in bf16
 
     train_until_sigterm(cfg(tmp_path / "ref"), 5, resume=True)       # the run itself, resumed to step 15
     model, _ = zoo.load("sr_x2", "tiny", zoo_dir=tmp_path / "ref")
@@ -296,6 +310,24 @@ def test_precision_ab_is_the_resumed_run_in_each_precision_and_writes_nothing(tm
 
     card = train_until_sigterm(cfg(tmp_path / "ref", bf16=True), 1, resume=True)   # switched on a resume
     assert card["training"]["precision"] == [[0, "fp32"], [15, "bf16 autocast"]]
+
+
+def test_the_precision_record_has_one_entry_per_switch_at_the_step_it_took_effect():
+    from searched_models.train import record_precision
+
+    history = {}
+    record_precision(history, 0, False, False)                      # a fresh fp32 run
+    assert history["precision"] == [[0, "fp32"]]
+    record_precision(history, 0, False, True)                       # killed before a step; resumed in bf16
+    assert history["precision"] == [[0, "bf16 autocast"]]
+    record_precision(history, 500, True, True)                      # resumed, no switch
+    assert history["precision"] == [[0, "bf16 autocast"]]
+    record_precision(history, 800, True, False)                     # switched back at 800 …
+    record_precision(history, 800, False, True)                     # … and undone before a step ran
+    assert history["precision"] == [[0, "bf16 autocast"]]
+    old = {}                                                        # a checkpoint from before the record
+    record_precision(old, 14250, False, True)
+    assert old["precision"] == [[0, "fp32"], [14250, "bf16 autocast"]]
 
 
 def test_a_resumed_log_drops_what_came_after_the_checkpoint_and_a_line_cut_short(tmp_path):
