@@ -252,7 +252,8 @@ def search_view(task: str, study: str | None = None, zoo_dir=None):
     for c in cards:
         training = c.get("training") or {}
         best = (c.get("validation") or {}).get("best_psnr")
-        zoo_rows.append({"name": c["name"], "role": c.get("role"), "params": zoo.deployed_params(c) or c.get("params"),
+        zoo_rows.append({"name": c["name"], "role": c.get("role"),
+                         "params": zoo.deployed_params(c) or c.get("params"),
                          f"GMACs / {search_report.mp_unit(task)}": round((c.get("macs_per_input_mp") or 0) / 1e9, 3),
                          "val PSNR (dB)": None if best is None else round(best, 2),
                          "training": f"{training.get('steps_done', '?')}/{training.get('steps', '?')} steps, "
@@ -280,8 +281,8 @@ def search_view(task: str, study: str | None = None, zoo_dir=None):
         status += " No searched model is registered for this task yet" + \
             (f" — the block table shows the heavy original **{shown['name']}**." if shown else ".")
     blocks = search_report.blocks_table(shown["spec"]) if shown else []
-    title = f"Blocks of {shown.get('role')} model **{shown['name']}** ({zoo.deployed_params(shown) or '?'} params)" if shown \
-        else "No model to show."
+    title = (f"Blocks of {shown.get('role')} model **{shown['name']}** ({zoo.deployed_params(shown) or '?'} params)"
+             if shown else "No model to show.")
     return figure, status, _table(search_report.trial_rows(trials, task)), _table(zoo_rows), title, \
         _table(blocks), trials, gr.update(choices=studies, value=study)
 

@@ -7,7 +7,6 @@ K steps twice, on the same batches and schedule, once per precision, and validat
 """
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
@@ -68,11 +67,9 @@ def precision_ab(task_name: str, name: str, images: str, val_images: str, steps:
     import shutil
     import tempfile
 
-    from safetensors import safe_open
-
     from searched_models.data import load_folder
     from searched_models.tasks import get_task
-    from searched_models.train import TrainConfig, fit, load_checkpoint, validate
+    from searched_models.train import TrainConfig, checkpoint_meta, fit, load_checkpoint, validate
 
     weights = zoo.weights_path(task_name, name, zoo_dir)
     if not weights.exists():
@@ -82,8 +79,7 @@ def precision_ab(task_name: str, name: str, images: str, val_images: str, steps:
     with tempfile.TemporaryDirectory() as folder:
         snapshot = Path(folder) / weights.name
         shutil.copyfile(weights, snapshot)
-        with safe_open(str(snapshot), "pt") as f:
-            meta = json.loads(f.metadata().get("meta", "{}"))
+        meta = checkpoint_meta(snapshot)
         own = {"task", "name", "spec", "command", "zoo_dir", "images"}        # this call's, not the run's
         known = {f.name for f in dataclasses.fields(TrainConfig)} - own
         settings = {**{k: v for k, v in card.get("training", {}).items() if k in known},     # card, then the

@@ -98,13 +98,18 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     tmp.replace(path)
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+def checkpoint_meta(path: Path) -> dict:
+    """The JSON a checkpoint carries beside its tensors: step, history, the run's config."""
     from safetensors import safe_open
 
+    with safe_open(str(path), "pt") as f:
+        return json.loads(f.metadata().get("meta", "{}"))
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     tensors = load_file(str(path))
     model.load_state_dict(zoo.model_state(tensors))
-    with safe_open(str(path), "pt") as f:
-        meta = json.loads(f.metadata().get("meta", "{}"))
+    meta = checkpoint_meta(path)
     params = dict(model.named_parameters())
     for name, p in params.items():
         if f"optim.{name}.exp_avg" in tensors:
@@ -165,7 +170,8 @@ def fit(cfg: TrainConfig, model: torch.nn.Module, task, prepared: list, patch: i
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model.train()
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     losses = []
     for step in range(start, cfg.steps if until is None else until):
         if batches is not None:
