@@ -190,15 +190,16 @@ def precision_name(bf16: bool) -> str:
     return "bf16 autocast" if bf16 else "fp32"
 
 
-def record_precision(history: dict, start: int, earlier_bf16: bool, bf16: bool) -> None:
-    """history["precision"]: [[first step, "fp32" | "bf16 autocast"], …], one entry per change, so a card whose
-    run switched precision on a resume says from which step (runs from before this record get their first
-    entry from the checkpoint's config)."""
-    runs = history.setdefault("precision", [[0, precision_name(earlier_bf16)]])
+def record_setting(history: dict, key: str, start: int, earlier, now) -> None:
+    """history[key]: [[first step, value], …], one entry per change of a setting a resume may change (precision,
+    batch, patch), so a card says from which step each value held (runs from before this record get their
+    first entry from the checkpoint's config, `earlier`). A change made at the very step of the last entry,
+    before any step ran, replaces it."""
+    runs = history.setdefault(key, [[0, earlier]])
     while runs and runs[-1][0] >= start:          # set at this very step, and no step has run since
         runs.pop()
-    if not runs or runs[-1][1] != precision_name(bf16):
-        runs.append([start, precision_name(bf16)])
+    if not runs or runs[-1][1] != now:
+        runs.append([start, now])
 
 
 def trim_log(path: Path, step: int) -> None:
@@ -262,12 +263,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     torch.manual_seed(cfg.seed)
     model = build(spec).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    start, history, earlier_bf16 = 0, {}, cfg.bf16
+    start, history, earlier_config = 0, {}, {}
     if resume and weights.exists():
         meta = load_checkpoint(weights, model, optimizer)
         start, history = int(meta.get("step", 0)), meta.get("history", {})
-        earlier_bf16 = bool(meta.get("config", {}).get("bf16", False))
-        planned = meta.get("config", {}).get("steps", cfg.steps)
+        earlier_config = {"bf16": False, **meta.get("config", {})}
+        planned = earlier_config.get("steps", cfg.steps)
         print(f"resuming {cfg.task}/{cfg.name} at step {start} of {cfg.steps}"
               + (f" (schedule changed from {planned} steps: the cosine decay is recomputed)" if planned != cfg.steps
                  else ""), flush=True)
@@ -277,7 +278,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         from isp.errors import SettingError
 
         raise SettingError(f"{weights} exists; pass --resume to continue it or choose another --name.")
-    record_precision(history, start, earlier_bf16, cfg.bf16)
+    patch = cfg.patch or task.patch
+    record_setting(history, "precision", start, precision_name(earlier_config.get("bf16", cfg.bf16)),
+                   precision_name(cfg.bf16))
+    record_setting(history, "batch", start, earlier_config.get("batch", cfg.batch), cfg.batch)
+    record_setting(history, "patch", start, earlier_config.get("patch") or task.patch, patch)
     teacher = None
     if cfg.teacher:
         teacher, _ = zoo.load(cfg.task, cfg.teacher, zoo_dir)
@@ -287,7 +292,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     print(f"loading training images from {cfg.images} …", flush=True)
     prepared = task.prepare(load_folder(cfg.images))
     val_pairs = task.val_pairs(load_folder(cfg.val_images, limit=cfg.val_limit), seed=0) if cfg.val_images else []
-    patch = cfg.patch or task.patch
     cost = spec_cost(spec)
     stop = {"now": False}
 
@@ -304,7 +308,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             "macs_per_input_mp": cost.macs_per_mp(),
             "training": {"images": cfg.images, "steps": cfg.steps, "steps_done": step, "batch": cfg.batch,
                          "patch": patch, "lr": cfg.lr, "teacher": cfg.teacher, "bf16": cfg.bf16,
-                         "precision": history["precision"], "seed": cfg.seed,
+                         "precision": history["precision"], "batches": history["batch"],
+                         "patches": history["patch"], "seed": cfg.seed,
                          "status": status, "log": log_file.name},
             "validation": {"images": cfg.val_images, "limit": cfg.val_limit, "psnr": history.get("last_val"),
                            "step": history.get("last_val_step"), "best_psnr": history.get("best_val"),

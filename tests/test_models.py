@@ -286,9 +286,9 @@ def test_precision_ab_is_the_resumed_run_in_each_precision_and_writes_nothing(tm
     from searched_models.tasks import get_task
     from searched_models.train import TrainConfig, validate
 
-    def cfg(zoo_dir, bf16=False):
-        return TrainConfig(task="sr_x2", name="tiny", spec=TINY, images=str(photo_folder), steps=20, batch=2,
-                           patch=24, ckpt_every=5, log_every=5, zoo_dir=str(zoo_dir), threads=1, warmup=2,
+    def cfg(zoo_dir, bf16=False, batch=2, patch=24):
+        return TrainConfig(task="sr_x2", name="tiny", spec=TINY, images=str(photo_folder), steps=20, batch=batch,
+                           patch=patch, ckpt_every=5, log_every=5, zoo_dir=str(zoo_dir), threads=1, warmup=2,
                            val_every=100, bf16=bf16)
 
     train_until_sigterm(cfg(tmp_path / "ab"), 10)                    # a 20-step run stopped at step 10
@@ -308,26 +308,27 @@ def test_precision_ab_is_the_resumed_run_in_each_precision_and_writes_nothing(tm
     pairs = task.val_pairs(load_folder(photo_folder, limit=8), seed=0)
     assert validate(model, task, pairs) == pytest.approx(ab["fp32"]["psnr"], abs=1e-4)
 
-    card = train_until_sigterm(cfg(tmp_path / "ref", bf16=True), 1, resume=True)   # switched on a resume
+    card = train_until_sigterm(cfg(tmp_path / "ref", bf16=True, patch=32), 1, resume=True)   # switched on a resume
     assert card["training"]["precision"] == [[0, "fp32"], [15, "bf16 autocast"]]
+    assert card["training"]["patches"] == [[0, 24], [15, 32]] and card["training"]["patch"] == 32
+    assert card["training"]["batches"] == [[0, 2]]
 
 
-def test_the_precision_record_has_one_entry_per_switch_at_the_step_it_took_effect():
-    from searched_models.train import record_precision
+def test_a_setting_record_has_one_entry_per_change_at_the_step_it_took_effect():
+    from searched_models.train import record_setting
 
     history = {}
-    record_precision(history, 0, False, False)                      # a fresh fp32 run
+    record_setting(history, "precision", 0, "fp32", "fp32")         # a fresh fp32 run
     assert history["precision"] == [[0, "fp32"]]
-    record_precision(history, 0, False, True)                       # killed before a step; resumed in bf16
-    assert history["precision"] == [[0, "bf16 autocast"]]
-    record_precision(history, 500, True, True)                      # resumed, no switch
-    assert history["precision"] == [[0, "bf16 autocast"]]
-    record_precision(history, 800, True, False)                     # switched back at 800 …
-    record_precision(history, 800, False, True)                     # … and undone before a step ran
-    assert history["precision"] == [[0, "bf16 autocast"]]
-    old = {}                                                        # a checkpoint from before the record
-    record_precision(old, 14250, False, True)
-    assert old["precision"] == [[0, "fp32"], [14250, "bf16 autocast"]]
+    record_setting(history, "precision", 0, "fp32", "bf16")         # killed before a step; resumed in bf16
+    assert history["precision"] == [[0, "bf16"]]
+    record_setting(history, "precision", 500, "bf16", "bf16")       # resumed, no change
+    assert history["precision"] == [[0, "bf16"]]
+    record_setting(history, "precision", 800, "bf16", "fp32")       # changed back at 800 …
+    record_setting(history, "precision", 800, "fp32", "bf16")       # … and undone before a step ran
+    assert history["precision"] == [[0, "bf16"]]
+    record_setting(history, "patch", 800, 64, 128)                  # a checkpoint from before this record
+    assert history["patch"] == [[0, 64], [800, 128]]
 
 
 def test_a_resumed_log_drops_what_came_after_the_checkpoint_and_a_line_cut_short(tmp_path):
