@@ -84,6 +84,11 @@ def downscale_x2(srgb: np.ndarray) -> np.ndarray:
     return np.clip(np.stack(channels, -1), 0.0, 1.0).astype(np.float32)
 
 
+def quantise_8bit(image: np.ndarray) -> np.ndarray:
+    """Round to 8-bit levels (clipped to [0, 1]), as the SR benchmarks' LR input files and saved outputs are."""
+    return (np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+
+
 def invert_white_balance(linear_cam: np.ndarray, params: UnprocessParams) -> np.ndarray:
     """Divide by the WB and brightness gains, protecting highlights (Brooks et al. 2019, safe_invert_gains)."""
     gains = np.array([1.0 / params.red_gain, 1.0, 1.0 / params.blue_gain], np.float32) / params.rgb_gain

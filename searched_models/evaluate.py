@@ -27,7 +27,7 @@ from isp.errors import InputError, SettingError
 from isp.models import ModelCache
 from isp.pipeline import Pipeline, develop_photo
 from isp.power import PHOTO_12MP, PROFILES, VIDEO_1080P, energy_mj, power_mw
-from isp.simulate import crop_even, downscale_x2, unprocess
+from isp.simulate import crop_even, downscale_x2, quantise_8bit, unprocess
 from isp.stages.denoise import RawDenoise
 from isp.stages.enhance import Enhance, enhance_classical, local_laplacian
 from isp.stages.resize import SuperResolution, classical_sr
@@ -47,11 +47,6 @@ def input_pixels_for_output(task: str, output_hw: tuple[int, int]) -> float:
     """Network-input pixels needed to produce an output of `output_hw` (packed pixels for raw, LR for ×2)."""
     h, w = output_hw
     return h * w / 4.0 if task in ("denoise_raw", "sr_x2") else float(h * w)
-
-
-def quantise_8bit(image: np.ndarray) -> np.ndarray:
-    """Round to 8-bit levels (clipped), as the SR protocol's LR inputs and saved outputs are."""
-    return (np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
 def seed_for(seed: int, index: int, iso: int) -> int:

@@ -283,6 +283,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
                    precision_name(cfg.bf16))
     record_setting(history, "batch", start, earlier_config.get("batch", cfg.batch), cfg.batch)
     record_setting(history, "patch", start, earlier_config.get("patch") or task.patch, patch)
+    record_setting(history, "inputs", start, task.INPUTS_BEFORE_RECORD if earlier_config else task.INPUTS,
+                   task.INPUTS)
     teacher = None
     if cfg.teacher:
         teacher, _ = zoo.load(cfg.task, cfg.teacher, zoo_dir)
@@ -309,7 +311,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             "training": {"images": cfg.images, "steps": cfg.steps, "steps_done": step, "batch": cfg.batch,
                          "patch": patch, "lr": cfg.lr, "teacher": cfg.teacher, "bf16": cfg.bf16,
                          "precision": history["precision"], "batches": history["batch"],
-                         "patches": history["patch"], "seed": cfg.seed,
+                         "patches": history["patch"], "inputs": history["inputs"], "seed": cfg.seed,
                          "status": status, "log": log_file.name},
             "validation": {"images": cfg.val_images, "limit": cfg.val_limit, "psnr": history.get("last_val"),
                            "step": history.get("last_val_step"), "best_psnr": history.get("best_val"),

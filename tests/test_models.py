@@ -312,6 +312,7 @@ def test_precision_ab_is_the_resumed_run_in_each_precision_and_writes_nothing(tm
     assert card["training"]["precision"] == [[0, "fp32"], [15, "bf16 autocast"]]
     assert card["training"]["patches"] == [[0, 24], [15, 32]] and card["training"]["patch"] == 32
     assert card["training"]["batches"] == [[0, 2]]
+    assert card["training"]["inputs"] == [[0, get_task("sr_x2").INPUTS]]
 
 
 def test_a_setting_record_has_one_entry_per_change_at_the_step_it_took_effect():
@@ -329,6 +330,18 @@ def test_a_setting_record_has_one_entry_per_change_at_the_step_it_took_effect():
     assert history["precision"] == [[0, "bf16"]]
     record_setting(history, "patch", 800, 64, 128)                  # a checkpoint from before this record
     assert history["patch"] == [[0, 64], [800, 128]]
+
+
+def test_sr_training_and_validation_inputs_are_8_bit_like_the_benchmark_lr_files(photo_folder):
+    from searched_models.data import load_folder
+    from searched_models.tasks import get_task
+
+    task = get_task("sr_x2")
+    photos = load_folder(str(photo_folder), limit=1)
+    lr_train, _ = task.sample(np.random.default_rng(0), task.prepare(photos), 2, 24)
+    lr_val, _ = task.val_pairs(photos)[0]
+    for lr in (lr_train, lr_val):
+        assert np.abs(lr * 255 - np.round(lr * 255)).max() < 1e-4
 
 
 def test_a_resumed_log_drops_what_came_after_the_checkpoint_and_a_line_cut_short(tmp_path):
