@@ -292,7 +292,12 @@ def _shrink_steps(p: dict):
         yield f"unet_levels={levels}", q
     p = {**p, "unet_levels": 0}
     q = dict(p)                                              # 5. the cheapest block type
+    c = p["stem_channels"]                                   # (no U-Net left: the body's widths are the slots')
     for i in range(MAX_BLOCKS):
+        if p[f"b{i}_type"] == "residual":                    # a residual block turned conv keeps its width
+            q[f"b{i}_channels"] = c
+        else:
+            c = p[f"b{i}_channels"]
         q[f"b{i}_type"] = "rep" if p[f"b{i}_type"] == "rep" else "conv"      # rep runs as a conv already
     yield "types=conv", q
     p = q

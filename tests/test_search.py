@@ -102,6 +102,10 @@ def test_repair_bottoms_out_at_the_floor_and_refuses_lower_budgets():
         ["width", "kernels", "blocks", "types", "luma", "unshuffle"]
     with pytest.raises(SpecError, match="cheapest"):
         space.repair(biggest, task, space.budget_macs(floor) - 1)
+    # a residual block turned conv keeps the width it ran at, so a residual genome reaches the floor too
+    residual = space.params_for_spec(zoo.named_spec("enhance", "resnet_small"), "enhance")
+    fixed, _ = space.repair(residual, "enhance", space.budget_macs(space.floor_spec("enhance")))
+    assert space.canonical(space.spec_from_params(fixed, "enhance")) == space.canonical(space.floor_spec("enhance"))
     with pytest.raises(search.SettingError, match="below the cheapest"):
         search.resolve_budget(task, 100.0, None)
     assert search.parse_macs("12k") == 12000 and search.parse_macs("1.5M") == 1.5e6
