@@ -65,7 +65,9 @@ def format_floors(results: list[dict]) -> list[str]:
     """Printable lines, one per judged floor."""
     lines = []
     for r in results:
-        value = f"{r['value_db']:+.2f}" if r.get("over_classical") else f"{r['value_db']:.2f}"   # a gain is signed
-        verdict = "met" if r["met"] else f"NOT met (short by {r['bound_db'] - r['value_db']:.2f} dB)"
+        short = r["bound_db"] - r["value_db"]
+        digits = 3 if not r["met"] and short < 0.005 else 2    # two would print "33.10 … short by 0.00 dB"
+        value = f"{r['value_db']:+.{digits}f}" if r.get("over_classical") else f"{r['value_db']:.{digits}f}"  # a gain is signed
+        verdict = "met" if r["met"] else f"NOT met (short by {short:.{digits}f} dB)"
         lines.append(f"floor {r['floor']}: {r['model']} ({r['role']}) {value} dB → {verdict}")
     return lines

@@ -387,6 +387,8 @@ def test_floors_are_judged_on_the_sets_and_iso_they_name_for_heavy_class_models(
                                       group("Set14", None, [("edsr", "heavy", 33.2)])]}
     assert [(r["floor"], r["met"]) for r in check_floors(sr)] == [("Set5 ≥ 37.5 dB", False), ("Set14 ≥ 33.1 dB", True)]
     assert "edsr (heavy) 37.49 dB → NOT met (short by 0.01 dB)" in format_floors(check_floors(sr))[0]  # unsigned
+    close = {"task": "sr_x2", "groups": [group("Set14", None, [("edsr", "heavy", 33.0969)])]}
+    assert "edsr (heavy) 33.097 dB → NOT met (short by 0.003 dB)" in format_floors(check_floors(close))[0]
     assert check_floors({"task": "enhance", "groups": [group("Urban100", None, [("x", "heavy", 40.0)])]}) == []
 
 
