@@ -67,7 +67,8 @@ def format_floors(results: list[dict]) -> list[str]:
     for r in results:
         short = r["bound_db"] - r["value_db"]
         digits = 3 if not r["met"] and short < 0.005 else 2    # two would print "33.10 … short by 0.00 dB"
-        value = f"{r['value_db']:+.{digits}f}" if r.get("over_classical") else f"{r['value_db']:.{digits}f}"  # a gain is signed
+        sign = "+" if r.get("over_classical") else ""          # a gain over classical is signed
+        value = f"{r['value_db']:{sign}.{digits}f}"
         verdict = "met" if r["met"] else f"NOT met (short by {short:.{digits}f} dB)"
         lines.append(f"floor {r['floor']}: {r['model']} ({r['role']}) {value} dB → {verdict}")
     return lines
