@@ -74,7 +74,7 @@ def model_rows(task: str, names: list[str], cache: ModelCache) -> list[dict]:
         rows.append({"name": card["name"], "role": card.get("role", "peer"), "params": cost.deployed_params,
                      "params_trained": cost.params,
                      "training_status": training.get("status"), "steps_done": training.get("steps_done"),
-                     "steps": training.get("steps"),
+                     "steps": training.get("steps"), "plateau": card.get("validation", {}).get("plateau"),
                      "macs_per_pixel": cost.macs_per_pixel, "macs_per_image": cost.macs_per_image,
                      "values_per_pixel": cost.activations_per_pixel, "values_per_image": float(cost.deployed_params),
                      "module": module, "requested": name})
@@ -204,7 +204,7 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
     summary = []
     for row in rows:
         entry = {k: row.get(k) for k in ("name", "role", "params", "params_trained", "macs_per_input_mp", "ms_per_mp",
-                                         "energy", "training_status", "steps_done", "steps")}
+                                         "energy", "training_status", "steps_done", "steps", "plateau")}
         scores = [r for g in groups for r in g["rows"] if r["name"] == row["name"]]
         entry["psnr"] = float(np.mean([s["psnr"] for s in scores])) if scores else None
         entry["ssim"] = float(np.mean([s["ssim"] for s in scores])) if scores else None

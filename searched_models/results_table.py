@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from searched_models.floors import is_judged
 from searched_models.zoo import ZOO_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,15 +26,16 @@ def _num(value, pattern: str) -> str:
     return "–" if value is None else pattern.format(value)
 
 
-def trained(row: dict) -> str:
-    """'10000' for a finished run, '8225/20000 ⚠' for a model evaluated before its training ended; '–' when the
-    eval JSON does not say (the classical stage)."""
+def trained(task: str, row: dict) -> str:
+    """'10000' for a finished run, '8225/20000 ⚠' for a model evaluated before its training ended, '16000, rising ‡'
+    for a finished heavy (or heavy-class candidate) whose validation had not reached the plateau the model-zoo
+    issue asks of the heavies; '–' when the eval JSON does not say (the classical stage)."""
     done, steps = row.get("steps_done"), row.get("steps")
     if done is None:
         return "–"
-    if steps is None:
-        return f"{done}"
-    return f"{done}" if row.get("training_status") == "done" or done == steps else f"{done}/{steps} ⚠"
+    if steps is not None and not (row.get("training_status") == "done" or done == steps):
+        return f"{done}/{steps} ⚠"
+    return f"{done}, rising ‡" if row.get("plateau") is False and is_judged(task, row) else f"{done}"
 
 
 def task_table(report: dict) -> list[str]:
@@ -45,14 +47,18 @@ def task_table(report: dict) -> list[str]:
              "| model | role | trained (steps) | GMAC / input MP | ms / MP (CPU) | heavy ms / this | PSNR (dB) | R | G "
              "| est. mJ / 12 MP photo (NPU int8) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in report["summary"]:
+    marks = [trained(report["task"], row) for row in report["summary"]]
+    for row, steps in zip(report["summary"], marks):
         lines.append(
-            f"| {row['name']} | {row['role']} | {trained(row)} | {row['macs_per_input_mp'] / 1e9:.3f} | "
+            f"| {row['name']} | {row['role']} | {steps} | {row['macs_per_input_mp'] / 1e9:.3f} | "
             f"{row['ms_per_mp']:.0f} | {_num(row.get('ms_ratio_heavy'), '{:.1f}')} | "
             f"{_num(row['psnr'], '{:.2f}')} | {_num(row['R'], '{:.1f}')} | {_num(row['G'], '{:.2f}')} | "
             f"{row['energy']['npu_int8']['mj_per_12mp_photo']:.3g} |")
-    if any(trained(row).endswith("⚠") for row in report["summary"]):
+    if any(mark.endswith("⚠") for mark in marks):
         lines += ["", "⚠ evaluated before its training finished: a provisional figure, not a result."]
+    if any(mark.endswith("‡") for mark in marks):
+        lines += ["", "‡ its schedule ended while validation still gained ≥ 0.05 dB over the last quarter of the "
+                      "steps: not yet the plateau the heavies are trained to, so this task's G is provisional too."]
     return lines + [""]
 
 

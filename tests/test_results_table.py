@@ -35,3 +35,17 @@ def test_a_model_evaluated_mid_training_is_flagged_as_provisional(tmp_path):
     assert "| edsr | heavy | 8225/20000 ⚠ |" in block
     assert "| fsrcnn | peer | 10000 | 1200.000 | 900 | 12.5 |" in block
     assert "provisional" in block
+
+
+def test_a_finished_heavy_still_rising_is_flagged_and_a_light_peer_is_not(tmp_path):
+    row = {"macs_per_input_mp": 3.1e11, "ms_per_mp": 900.0, "ms_ratio_heavy": 1.0, "psnr": 35.4, "R": 1.0, "G": 1.0,
+           "energy": {"npu_int8": {"mj_per_12mp_photo": 650.0}}, "training_status": "done", "plateau": False}
+    report = {"task": "enhance", "seed": 0, "isos": None, "groups": [{"set": "McMaster"}], "summary": [
+        {**row, "name": "resnet_heavy", "role": "heavy", "steps_done": 16000, "steps": 16000},
+        {**row, "name": "small", "role": "peer", "macs_per_input_mp": 9e9, "steps_done": 10000, "steps": 10000},
+        {**row, "name": "flat", "role": "heavy", "plateau": True, "steps_done": 20000, "steps": 20000}]}
+    (tmp_path / "enhance").mkdir()
+    (tmp_path / "enhance" / "eval.json").write_text(json.dumps(report))
+    block = results_table.render(tmp_path)
+    assert "| resnet_heavy | heavy | 16000, rising ‡ |" in block and "‡ its schedule ended" in block
+    assert "| small | peer | 10000 |" in block and "| flat | heavy | 20000 |" in block
