@@ -2,7 +2,9 @@
 
 MACs count every multiply-accumulate of convolutions, linear layers and the dynamic-kernel mixing — exactly
 what `torch.utils.flop_counter` counts (it reports FLOPs = 2 × MACs); element-wise ops (activations, residual
-adds, the bicubic skip) are left out, as in the papers' "Mult-Adds".
+adds, the bicubic skip) are left out, as in the papers' "Mult-Adds". A Laplacian-pyramid network's fixed 5×5
+binomial filters are depthwise convolutions and count as such (25 MACs per channel and per pixel a pyrDown writes
+or a pyrUp reads).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from searched_models.spec import EDGE_FILTERS, REP_MULTIPLIER, expand_blocks, normalise_spec
+from searched_models.spec import EDGE_FILTERS, REP_MULTIPLIER, body_channels, expand_blocks, normalise_spec
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,9 @@ def spec_cost(spec: dict) -> Cost:
     """Walk the spec the way `searched_models.spec.SpecNet` builds it and add up the work."""
     s = normalise_spec(spec)
     u = s["unshuffle"]
-    area = 1.0 / (u * u)                    # layer pixels per input pixel
+    levels = s["pyramid"]
+    # layer pixels per input pixel: a pyramid's one body runs on levels 0 … L − 2, i.e. on 1 + 1/4 + … of the pixels
+    area = sum(0.25 ** level for level in range(levels - 1)) if levels else 1.0 / (u * u)
     macs = image_macs = acts = 0.0
     params = train_only = 0                 # train_only: stored parameters of re-parameterised branches
 
@@ -57,10 +61,17 @@ def spec_cost(spec: dict) -> Cost:
             params += channels
 
     c = s["stem"]["channels"]
-    body_in, body_out = (1, 1) if s["luma"] else (s["in_channels"], s["out_channels"])
+    body_in, body_out = body_channels(s)
     if s["luma"]:                           # Y' = BT.601 weights · RGB, a fixed 1×1 conv at input resolution
         macs += 3
         acts += 3 + 1
+    if levels:
+        bands = body_out                    # channels split into bands; the extra inputs get Gaussian levels only
+        pyramided = body_in - body_out
+        below = sum(0.25 ** level for level in range(1, levels))     # pixels of levels 1 … L − 1 per input pixel
+        macs += 25 * pyramided * below      # pyrDown writes each coarser level
+        macs += 2 * 25 * bands * below      # pyrUp reads levels 1 … L − 1 twice: for the bands and the collapse
+        acts += pyramided * (below * 4 + below) + 2 * bands * (below + 4 * below) + 3 * bands * area
     add_conv(body_in * u * u, c, s["stem"]["kernel"])
     add_prelu(s["stem"]["act"], c)
     skips = []
@@ -112,6 +123,8 @@ def spec_cost(spec: dict) -> Cost:
         c = cout
     r = u * s["scale"]
     add_conv(c, body_out * r * r, s["tail"]["kernel"])
+    if levels:                              # the body runs once per band level: so does its per-image part
+        image_macs *= levels - 1
     return Cost(macs_per_pixel=macs, macs_per_image=image_macs, params=int(params), activations_per_pixel=acts,
                 deployed_params=int(params - train_only))
 

@@ -16,8 +16,10 @@ from searched_models.spec import expand_blocks, normalise_spec
 
 
 def stride_multiple(spec: dict) -> int:
-    """Input sizes must be multiples of this: pixel-unshuffle × 2 per U-Net level."""
+    """Input sizes must be multiples of this: pixel-unshuffle × 2 per U-Net level (2^(L−1) for an L-level pyramid)."""
     s = normalise_spec(spec)
+    if s["pyramid"]:
+        return 2 ** (s["pyramid"] - 1)
     downs = sum(1 for b in expand_blocks(s["blocks"]) if b["type"] == "down")
     return s["unshuffle"] * 2 ** downs
 
@@ -43,6 +45,11 @@ def receptive_radius(spec: dict) -> int:
         else:
             radius += k * step
     radius += (s["tail"]["kernel"] // 2) * step
+    if s["pyramid"]:
+        # longest path, in level-0 pixels: pyrDowns to level L − 1 (2 px of each level: < 2·2^(L−1)), the pyrUp
+        # of the band at level L − 2 (1.5 px of level L − 1: 3·2^(L−2)), the body there (radius·2^(L−2)), and the
+        # collapse's pyrUps back to level 0 (< 3·2^(L−2)).
+        return (10 + radius) * 2 ** (s["pyramid"] - 2) + 4
     return radius + 4  # the bicubic skip reaches two LR pixels; round up
 
 

@@ -52,7 +52,7 @@ POLL_S = 1.0             # a worker waiting for other workers' last trials check
 LATENCY_SIZE = 256       # latency input side in network-input pixels (as searched_models.evaluate.TIMING_SIZE)
 # Settings of studies made before the key existed: the space had no "rep" blocks until session 7.
 LEGACY_SETTINGS = {"body_types": ["conv", "dwsep", "residual", "inverted", "dynamic"], "teacher_pin": None,
-                   "min_speedup": None, "rep_twins": False}
+                   "min_speedup": None, "rep_twins": False, "pyramids": [0]}
 OBJECTIVES = ("proxy PSNR (dB, maximise)", "MACs per input MP (minimise)")
 
 
@@ -95,7 +95,8 @@ class SearchConfig:
         return {"task": self.task, "max_macs": self.max_macs, "proxy_steps": self.proxy_steps, "batch": self.batch,
                 "patch": self.patch, "lr": self.lr, "teacher": self.teacher, "distill_weight": self.distill_weight,
                 "teacher_pin": self.teacher_pin, "val_limit": self.val_limit, "val_crop": self.val_crop, "seed_data": self.seed_data,
-                "body_types": list(space.BODY_TYPES), "min_speedup": self.min_speedup, "rep_twins": self.rep_twins}
+                "body_types": list(space.BODY_TYPES), "min_speedup": self.min_speedup, "rep_twins": self.rep_twins,
+                "pyramids": list(space.pyramid_choices(self.task))}
 
     @property
     def study_name(self) -> str:
@@ -235,7 +236,7 @@ def peer_params(task: str, zoo_dir: str | Path = ZOO_DIR) -> list[tuple[str, dic
 # Settings that do not change a trial's proxy result (what the sampler may propose, which results count as
 # feasible, and where the teacher file lives — its digest is compared instead): studies that differ only in these
 # share proxy results (`proxy_twins`).
-SPACE_ONLY_SETTINGS = ("body_types", "min_speedup", "max_macs", "teacher_pin", "rep_twins")
+SPACE_ONLY_SETTINGS = ("body_types", "min_speedup", "max_macs", "teacher_pin", "rep_twins", "pyramids")
 
 
 def proxy_twins(storage: str, study, cfg: SearchConfig) -> dict[str, tuple]:

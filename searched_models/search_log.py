@@ -36,6 +36,7 @@ def describe(spec: dict) -> str:
             text += f"k{b['kernel']}"
         parts.append(text + (f"×{b['repeat']}" if b.get("repeat", 1) > 1 else ""))
     res = {1: "", 2: "½res ", 4: "¼res "}[spec.get("unshuffle", 1)] + ("Y " if spec.get("luma") else "")
+    res += f"pyr{spec['pyramid']} " if spec.get("pyramid") else ""
     return f"{res}stem{spec['stem']['channels']} " + " ".join(parts)
 
 

@@ -381,6 +381,6 @@ def blocks_table(spec: dict) -> list[dict]:
     tail = spec.get("tail", {})
     rows.append({"#": "tail", "type": "conv" + (" + pixel shuffle" if spec.get("scale", 1) > 1 else ""),
                  "channels": spec.get("out_channels"), "kernel": tail.get("kernel"), "act": "none", "repeat": 1,
-                 "options": json.dumps({k: spec[k] for k in ("unshuffle", "global_residual", "body_skip")
-                                        if k in spec})})
+                 "options": json.dumps({k: spec[k] for k in ("unshuffle", "pyramid", "global_residual", "body_skip")
+                                        if k in spec and (k != "pyramid" or spec[k])})})
     return rows

@@ -6,6 +6,9 @@ the set of specs `spec_from_params` can emit:
     [pixel-unshuffle 1|2|4] → stem conv → body of 1…MAX_BLOCKS blocks → tail conv + pixel shuffle
         → + global residual        (the body optionally wrapped in 1 or 2 U-Net levels: down … up with skip adds)
 
+or, for enhance, a Laplacian-pyramid network (`spec` docstring): the same stem → body → tail, run at full resolution
+on every band of a 4- or 6-level pyramid of the image, with one set of weights.
+
 Genome (every parameter is suggested in every trial, so NSGA-II's crossover and mutation see one
 fixed-length chromosome — Deb et al., IEEE TEVC 2002; inactive genes are carried but ignored):
 
@@ -13,6 +16,7 @@ fixed-length chromosome — Deb et al., IEEE TEVC 2002; inactive genes are carri
 |---|---|---|
 | unshuffle | 1, 2, 4 | work at full, ½ or ¼ resolution |
 | luma (sr_x2, enhance) | False, True | the body sees and corrects luma only (`spec` docstring: luma networks) |
+| pyramid (enhance) | 0, 4, 6 | Laplacian-pyramid levels (0: off); when on, unshuffle and the U-Net genes are inactive |
 | stem_channels/_kernel/_act | CHANNELS, 3 5, ACTIVATIONS | the first conv |
 | blocks | 1 … MAX_BLOCKS | how many body-block slots are active |
 | b{i}_type | conv rep dwsep residual inverted dynamic | slot i (residual keeps the current channels; rep: a conv trained as ECBSR's edge-oriented block, `spec.RepConv`) |
@@ -32,7 +36,7 @@ sr_x2, the input for denoise_raw — its first 4 channels — and enhance). The 
 `searched_models/specs/<task>/` are points of this space: `params_for_spec` gives the genome of a spec.
 
 Budget: `repair` shrinks an over-budget genome deterministically (uniform width scaling, then kernels, then
-trailing blocks, U-Net levels, block types to conv (rep stays), luma only, resolution) until `budget_macs` fits; `floor_spec` is the cheapest
+trailing blocks, U-Net levels, block types to conv (rep stays), luma only, pyramid off, resolution) until `budget_macs` fits; `floor_spec` is the cheapest
 spec of the space, so every budget ≥ its cost is always met.
 """
 from __future__ import annotations
@@ -65,6 +69,13 @@ TASK_IO = {
     "enhance": {"in_channels": 3, "out_channels": 3, "scale": 1, "global_residual": "input", "residual_channels": 3},
 }
 LUMA_TASKS = ("sr_x2", "enhance")      # RGB → RGB tasks, where a luma-only network is a point of the space
+PYRAMIDS = (0, 4, 6)
+PYRAMID_TASKS = ("enhance",)           # the task whose reference is itself a Laplacian-pyramid operator
+
+
+def pyramid_choices(task: str) -> tuple[int, ...]:
+    """The pyramid depths the task's space holds ((0,): none)."""
+    return PYRAMIDS if task in PYRAMID_TASKS else (0,)
 
 
 def task_io(task: str) -> dict:
@@ -81,6 +92,7 @@ def sample_params(trial, task: str) -> dict:
     p = {
         "unshuffle": trial.suggest_categorical("unshuffle", UNSHUFFLES),
         **({"luma": trial.suggest_categorical("luma", (False, True))} if task in LUMA_TASKS else {}),
+        **({"pyramid": trial.suggest_categorical("pyramid", PYRAMIDS)} if task in PYRAMID_TASKS else {}),
         "stem_channels": trial.suggest_categorical("stem_channels", CHANNELS),
         "stem_kernel": trial.suggest_categorical("stem_kernel", STEM_KERNELS),
         "stem_act": trial.suggest_categorical("stem_act", ACTIVATIONS),
@@ -110,7 +122,7 @@ def with_rep_blocks(params: dict) -> dict:
 
 def _cuts(p: dict) -> tuple[list[int], list[int]]:
     """Positions (before body block i) of the downs and the ups, nested by construction."""
-    n, levels = p["blocks"], p["unet_levels"]
+    n, levels = p["blocks"], 0 if p.get("pyramid") else p["unet_levels"]
     cuts = sorted(min(p[f"unet_pos{j}"], n) for j in range(2 * levels))
     return cuts[:levels], cuts[levels:]
 
@@ -143,7 +155,8 @@ def spec_from_params(params: dict, task: str, name: str = "searched") -> dict:
         blocks.append(block)
         c = cout
     spec = {"name": name, "task": task, **{k: io[k] for k in ("in_channels", "out_channels", "scale")},
-            "unshuffle": p["unshuffle"], "luma": bool(p.get("luma", False)),
+            "unshuffle": 1 if p.get("pyramid") else p["unshuffle"], "luma": bool(p.get("luma", False)),
+            "pyramid": int(p.get("pyramid", 0)),
             "stem": {"channels": p["stem_channels"], "kernel": p["stem_kernel"], "act": p["stem_act"]},
             "blocks": fold_repeats(blocks),
             "body_skip": bool(p["body_skip"]) and c == p["stem_channels"],
@@ -188,8 +201,8 @@ def canonical(spec: dict) -> dict:
             out["res_scale"] = block["res_scale"]
         blocks.append(out)
         c = cout
-    keys = ("task", "in_channels", "out_channels", "scale", "unshuffle", "luma", "stem", "tail", "global_residual",
-            "residual_channels")
+    keys = ("task", "in_channels", "out_channels", "scale", "unshuffle", "luma", "pyramid", "stem", "tail",
+            "global_residual", "residual_channels")
     result = {k: copy.deepcopy(s[k]) for k in keys}
     result["blocks"] = fold_repeats(blocks)
     result["body_skip"] = bool(s["body_skip"]) and c == s["stem"]["channels"]
@@ -209,10 +222,12 @@ def params_for_spec(spec: dict, task: str) -> dict:
         need(s[key] == io[key], f"{key} is {s[key]!r}, the task fixes {io[key]!r}")
     need(s["unshuffle"] in UNSHUFFLES, f"unshuffle {s['unshuffle']} not in {UNSHUFFLES}")
     need(not s["luma"] or task in LUMA_TASKS, f"luma networks are searched for {', '.join(LUMA_TASKS)} only")
+    need(s["pyramid"] in pyramid_choices(task), f"pyramid {s['pyramid']} not in {pyramid_choices(task)}")
     need(s["stem"]["channels"] in CHANNELS, f"stem channels {s['stem']['channels']} not in {CHANNELS}")
     need(s["stem"]["kernel"] in STEM_KERNELS, f"stem kernel {s['stem']['kernel']} not in {STEM_KERNELS}")
     need(s["tail"]["kernel"] in TAIL_KERNELS, f"tail kernel {s['tail']['kernel']} not in {TAIL_KERNELS}")
     p = {"unshuffle": s["unshuffle"], **({"luma": s["luma"]} if task in LUMA_TASKS else {}),
+         **({"pyramid": s["pyramid"]} if task in PYRAMID_TASKS else {}),
          "stem_channels": s["stem"]["channels"], "stem_kernel": s["stem"]["kernel"], "stem_act": s["stem"]["act"]}
     body, downs, ups, down_channels = [], [], [], []
     for block in expand_blocks(s["blocks"]):
@@ -304,7 +319,10 @@ def _shrink_steps(p: dict):
     if "luma" in p and not p["luma"]:                        # 6. luma only (where the task allows it)
         p = {**p, "luma": True}
         yield "luma", p
-    for u in UNSHUFFLES:                                     # 7. lower resolution
+    if p.get("pyramid"):                                     # 7. no pyramid (its unshuffle gene comes back)
+        p = {**p, "pyramid": 0}
+        yield "pyramid=0", p
+    for u in UNSHUFFLES:                                     # 8. lower resolution
         if u > p["unshuffle"]:
             p = {**p, "unshuffle": u}
             yield f"unshuffle={u}", p

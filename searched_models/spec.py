@@ -10,7 +10,8 @@ A spec is a plain dict (stored as JSON in each zoo card):
      "tail": {"kernel": 3},                           # conv to out·r² channels + pixel shuffle by r = unshuffle·scale
      "global_residual": "bicubic" | "input" | "none", # add the (upsampled) input to the output
      "residual_channels": 3,                          # how many leading input channels the residual uses
-     "luma": false}                                   # true: the net sees only luma and corrects only luma
+     "luma": false,                                   # true: the net sees only luma and corrects only luma
+     "pyramid": 0}                                    # L > 0: the body edits each band of an L-level Laplacian pyramid
 
 Luma networks (`"luma": true`, RGB in and out with a global residual): the body sees Y' = BT.601 luma of the input
 (one channel, a fixed 1×1 convolution: 3 MACs per pixel) and its single output channel is added to R', G' and B'
@@ -24,6 +25,17 @@ run as one plain conv: `RepConv`), dwsep (depthwise-separable, MobileNet), resid
 Lim et al. 2017), inverted (MobileNetV2 inverted bottleneck, Sandler et al. 2018; "expand"), dynamic
 (CondConv/DyNet: "experts" kernels mixed per image from its global average, Yang et al. 2019), down (stride-2
 conv to "channels", pushes a U-Net skip) and up (conv + pixel shuffle ×2 to "channels", adds the last skip).
+
+Laplacian-pyramid networks (`"pyramid": L`, after LPTN — Liang et al., "High-Resolution Photorealistic Image
+Translation in Real-Time: A Laplacian Pyramid Translation Network", CVPR 2021): the image the residual adds to (luma,
+or the first residual_channels input channels) is split by the fixed 5-tap binomial filter into L − 1 band-pass
+images and a low-pass residual (Burt & Adelson, IEEE Trans. Commun. 1983). One body — stem, blocks, tail, weights
+shared by every level — sees each band next to the Gaussian level it came from (and, for extra input channels such
+as a noise map, their Gaussian level), predicts a correction of that band, and the pyramid is collapsed again. The
+local Laplacian reference of `isp.stages.enhance` applies one remapping function at every level of such a pyramid,
+which is the case for shared weights. The low-pass residual passes unchanged; an untrained network (zero tail) is
+exactly the identity. The body then runs at every level's resolution, so the pyramid takes no unshuffle and no
+down/up blocks, and costs its body's MACs × (1 + 1/4 + 1/16 + …) plus the fixed filters.
 """
 from __future__ import annotations
 
@@ -40,6 +52,8 @@ from isp.errors import InputError
 BLOCK_TYPES = ("conv", "rep", "dwsep", "residual", "inverted", "dynamic", "down", "up")
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "silu", "tanh", "none")
 RESIDUALS = ("bicubic", "input", "none")
+MAX_PYRAMID = 8
+BINOMIAL_5 = (1.0, 4.0, 6.0, 4.0, 1.0)    # Burt & Adelson's a = 0.375 generating kernel (÷ 16), as cv2.pyrDown/pyrUp
 LUMA_BT601 = (0.299, 0.587, 0.114)        # ITU-R BT.601 luma weights (sum to 1), as isp.stages.enhance
 
 
@@ -261,6 +275,7 @@ def normalise_spec(spec: dict) -> dict:
     s.setdefault("global_residual", "none")
     s.setdefault("residual_channels", s["out_channels"])
     s["luma"] = bool(s.get("luma", False))
+    s["pyramid"] = int(s.get("pyramid", 0))
     if s["luma"] and not (s["in_channels"] == s["out_channels"] == s["residual_channels"] == 3
                           and s["global_residual"] != "none"):
         raise SpecError("a luma network needs 3 input and output channels, residual_channels 3 and a global residual")
@@ -268,6 +283,15 @@ def normalise_spec(spec: dict) -> dict:
         raise SpecError("unshuffle must be 1, 2 or 4")
     if s["global_residual"] not in RESIDUALS:
         raise SpecError(f"global_residual must be one of {RESIDUALS}")
+    if s["pyramid"]:
+        if not 2 <= s["pyramid"] <= MAX_PYRAMID:
+            raise SpecError(f"pyramid is 0 (off) or 2…{MAX_PYRAMID} levels, got {s['pyramid']}")
+        if s["scale"] != 1 or s["global_residual"] != "input" or s["residual_channels"] != s["out_channels"]:
+            raise SpecError("a pyramid network edits its input's bands: it needs scale 1, global_residual 'input' and "
+                            "residual_channels equal to out_channels")
+        if s["unshuffle"] != 1 or any(b.get("type") in ("down", "up") for b in s["blocks"]):
+            raise SpecError("a pyramid network's body runs at every level's resolution: it takes no unshuffle and no "
+                            "down/up blocks")
     depth = 0
     for block in s["blocks"]:
         if block.get("type") not in BLOCK_TYPES:
@@ -295,7 +319,10 @@ class SpecNet(nn.Module):
         self.unshuffle = nn.PixelUnshuffle(u) if u > 1 else nn.Identity()
         c = s["stem"]["channels"]
         self.register_buffer("luma_weight", torch.tensor(LUMA_BT601).reshape(1, 3, 1, 1), persistent=False)
-        body_in, body_out = (1, 1) if s["luma"] else (s["in_channels"], s["out_channels"])
+        body_in, body_out = body_channels(s)
+        if s["pyramid"]:
+            taps = torch.tensor(BINOMIAL_5) / sum(BINOMIAL_5)
+            self.register_buffer("binomial", torch.outer(taps, taps)[None, None], persistent=False)
         self.stem = ConvBlock(body_in * u * u, c, s["stem"]["kernel"], s["stem"]["act"])
         self.blocks = nn.ModuleList()
         self.block_kinds = []
@@ -361,8 +388,20 @@ class SpecNet(nn.Module):
 
     def forward(self, x):
         s = self.spec
+        if s["pyramid"]:
+            return self._pyramid_forward(x)
         body_in = F.conv2d(x[:, :3], self.luma_weight) if s["luma"] else x
-        head = self.stem(self.unshuffle(body_in))
+        out = self._body(body_in)        # N×1×H×W for a luma net: broadcast onto R', G', B' by the residual add
+        residual = x[:, : s["residual_channels"]]
+        if s["global_residual"] == "bicubic":
+            out = out + F.interpolate(residual, scale_factor=s["scale"], mode="bicubic", align_corners=False)
+        elif s["global_residual"] == "input":
+            out = out + residual
+        return out
+
+    def _body(self, z):
+        """stem → blocks (with U-Net skips) → optional long skip → tail, on the body's input channels."""
+        head = self.stem(self.unshuffle(z))
         y = head
         skips = []
         for kind, block in zip(self.block_kinds, self.blocks):
@@ -371,15 +410,48 @@ class SpecNet(nn.Module):
             y = block(y)
             if kind == "up":
                 y = y + skips.pop()
-        if s["body_skip"] and self.body_channels_match:
+        if self.spec["body_skip"] and self.body_channels_match:
             y = y + head
-        out = self.tail(y)               # N×1×H×W for a luma net: broadcast onto R', G', B' by the residual add
-        residual = x[:, : s["residual_channels"]]
-        if s["global_residual"] == "bicubic":
-            out = out + F.interpolate(residual, scale_factor=s["scale"], mode="bicubic", align_corners=False)
-        elif s["global_residual"] == "input":
-            out = out + residual
-        return out
+        return self.tail(y)
+
+    def _pyr_down(self, g):
+        """Blur with the 5×5 binomial and keep every second pixel (cv2.pyrDown; edges replicated)."""
+        c = g.shape[1]
+        return F.conv2d(F.pad(g, (2, 2, 2, 2), mode="replicate"), self.binomial.expand(c, 1, 5, 5), stride=2,
+                        groups=c)
+
+    def _pyr_up(self, g):
+        """Zero-insert ×2 and blur with 4 × the binomial (cv2.pyrUp): exactly twice the size."""
+        c = g.shape[1]
+        return F.conv_transpose2d(g, 4.0 * self.binomial.expand(c, 1, 5, 5), stride=2, padding=2, output_padding=1,
+                                  groups=c)
+
+    def _pyramid_forward(self, x):
+        s = self.spec
+        r = s["residual_channels"]
+        base = F.conv2d(x[:, :3], self.luma_weight) if s["luma"] else x[:, :r]
+        extra = x[:, r:] if not s["luma"] and x.shape[1] > r else None      # context only, e.g. a noise map
+        gauss, context = [base], [extra]
+        for _ in range(s["pyramid"] - 1):
+            gauss.append(self._pyr_down(gauss[-1]))
+            context.append(None if extra is None else self._pyr_down(context[-1]))
+        out = gauss[-1]                                  # the low-pass residual passes unchanged
+        for level in range(s["pyramid"] - 2, -1, -1):
+            band = gauss[level] - self._pyr_up(gauss[level + 1])
+            features = [band, gauss[level]] + ([context[level]] if extra is not None else [])
+            out = self._pyr_up(out) + band + self._body(torch.cat(features, 1))
+        return x[:, : s["residual_channels"]] + (out - base)
+
+
+def body_channels(spec: dict) -> tuple[int, int]:
+    """(input, output) channels of a normalised spec's body: luma nets see and correct Y' only; a pyramid's body sees
+    a band, its Gaussian level and the extra inputs' Gaussian level, and corrects the band."""
+    s = spec
+    if s["pyramid"]:
+        bands = 1 if s["luma"] else s["residual_channels"]
+        extra = 0 if s["luma"] else s["in_channels"] - s["residual_channels"]
+        return 2 * bands + extra, bands
+    return (1, 1) if s["luma"] else (s["in_channels"], s["out_channels"])
 
 
 def build(spec: dict) -> SpecNet:

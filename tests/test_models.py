@@ -155,6 +155,9 @@ def test_heavy_originals_meet_the_mac_floors():
     ({**TINY, "blocks": [{"type": "down"}]}, "matching 'up'"),
     ({**TINY, "blocks": [{"type": "conv", "kernel": 4}]}, "odd"),
     ({**TINY, "unshuffle": 3}, "unshuffle"),
+    ({**TINY, "pyramid": 4}, "scale 1"),
+    ({**TINY, "scale": 1, "global_residual": "input", "pyramid": 9}, "2…8 levels"),
+    ({**TINY, "scale": 1, "global_residual": "input", "unshuffle": 2, "pyramid": 4}, "no unshuffle"),
 ])
 def test_invalid_specs_are_rejected_with_a_reason(bad, message):
     with pytest.raises(SpecError, match=message):
@@ -539,3 +542,45 @@ def test_a_luma_network_changes_only_luma_and_its_macs_match():
 def test_luma_needs_rgb_in_and_out_with_a_residual():
     with pytest.raises(SpecError, match="luma network"):
         build({**EVERY_BLOCK, "luma": True})
+
+
+PYRAMID_EN = {"name": "pyr", "task": "enhance", "in_channels": 3, "out_channels": 3, "pyramid": 4, "luma": True,
+              "stem": {"channels": 8}, "blocks": [{"type": "rep", "channels": 8}, {"type": "residual", "kernel": 5}],
+              "global_residual": "input", "residual_channels": 3}
+
+
+@pytest.mark.parametrize("spec", [PYRAMID_EN, {**PYRAMID_EN, "luma": False, "pyramid": 6},
+                                  {**EVERY_BLOCK, "unshuffle": 1, "pyramid": 3,
+                                   "blocks": [b for b in EVERY_BLOCK["blocks"] if b["type"] not in ("down", "up")]}],
+                         ids=["luma", "rgb", "raw-with-noise-map"])
+def test_a_pyramid_network_starts_as_the_identity_and_its_macs_match(spec):
+    torch.manual_seed(0)
+    model = build(spec).eval()
+    x = torch.rand(2, spec["in_channels"], 64, 96)
+    r = spec["residual_channels"]
+    with torch.no_grad():
+        assert (model(x) - x[:, :r]).abs().max() < 1e-5            # zero tail: the pyramid collapses exactly
+        torch.nn.init.normal_(model.tail[0].weight, std=0.1)
+        y = model(x)
+    assert y.shape == (2, r, 64, 96) and (y - x[:, :r]).abs().max() > 0.01
+    bands = 1 if spec.get("luma") else r
+    assert model.stem[0].in_channels == 2 * bands + (0 if spec.get("luma") else spec["in_channels"] - r)
+    cost = spec_cost(spec)
+    assert counted_macs(model, x) == pytest.approx(2 * cost.macs(64, 96), rel=1e-9)
+    assert cost.params == sum(p.numel() for p in model.parameters())
+    assert "binomial" not in model.state_dict()                     # a constant, not a weight to ship
+    flat = spec_cost({**spec, "pyramid": 0}) if spec["in_channels"] == 3 else None
+    if flat is not None:                                            # one body over 1 + 1/4 + 1/16 … of the pixels
+        assert cost.macs_per_pixel > flat.macs_per_pixel
+
+
+def test_a_tiled_pyramid_network_equals_the_untiled_one():
+    spec = {**PYRAMID_EN, "pyramid": 5}
+    torch.manual_seed(0)
+    model = build(spec).eval()
+    torch.nn.init.normal_(model.tail[0].weight, std=0.1)
+    x = np.random.default_rng(0).random((3, 150, 203), dtype=np.float32)
+    whole, tiled = run_chw(model, x, tile=None), run_chw(model, x, tile=48)
+    assert whole.shape == tiled.shape == (3, 150, 203)
+    assert np.abs(whole - tiled).max() < 1e-4 and np.abs(whole - x).max() > 0.01
+    assert stride_multiple(spec) == 16 and receptive_radius(spec) > 100

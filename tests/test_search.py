@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from isp.io import load_image, save_image
-from searched_models import search, space, zoo
+from searched_models import search, search_log, space, zoo
 from searched_models.cost import counted_macs, spec_cost
 from searched_models.spec import SpecError, build, load_spec
 
@@ -456,3 +456,21 @@ def test_the_luma_gene_is_searched_for_rgb_tasks_only():
     params = space.params_for_spec(spec, "sr_x2")
     assert params["luma"] is True and space.spec_from_params(params, "sr_x2")["luma"] is True
     assert space.budget_macs(space.floor_spec("sr_x2")) < space.budget_macs({**space.floor_spec("sr_x2"), "luma": False})
+
+
+def test_the_pyramid_gene_is_searched_for_enhance_only_and_repair_can_turn_it_off():
+    for task in ("sr_x2", "enhance", "denoise_raw"):
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+        assert ("pyramid" in space.sample_params(trial, task)) == (task in space.PYRAMID_TASKS)
+    spec = {**zoo.named_spec("enhance", "resnet_small"), "unshuffle": 1, "pyramid": 6, "luma": True}
+    params = space.params_for_spec(spec, "enhance")
+    decoded = space.spec_from_params({**params, "unshuffle": 4, "unet_levels": 2}, "enhance")
+    assert decoded["pyramid"] == 6 and decoded["unshuffle"] == 1                  # inactive genes are ignored
+    assert not [b for b in decoded["blocks"] if b["type"] in ("down", "up")]
+    with pytest.raises(SpecError, match="pyramid 6 not in"):
+        space.params_for_spec({**zoo.named_spec("denoise_raw", "dncnn_small"), "pyramid": 6}, "denoise_raw")
+    floor = space.floor_spec("enhance")
+    assert floor["pyramid"] == 0
+    fixed, moves = space.repair(params, "enhance", space.budget_macs(floor))
+    assert "pyramid=0" in moves and space.canonical(space.spec_from_params(fixed, "enhance")) == space.canonical(floor)
+    assert search_log.describe(space.spec_from_params(params, "enhance")).startswith("Y pyr6 stem")
