@@ -3,8 +3,8 @@
 MACs count every multiply-accumulate of convolutions, linear layers and the dynamic-kernel mixing — exactly
 what `torch.utils.flop_counter` counts (it reports FLOPs = 2 × MACs); element-wise ops (activations, residual
 adds, the bicubic skip) are left out, as in the papers' "Mult-Adds". A Laplacian-pyramid network's fixed 5×5
-binomial filters are depthwise convolutions and count as such (25 MACs per channel and per pixel a pyrDown writes
-or a pyrUp reads).
+binomial filters are depthwise convolutions and count as such (per channel, 25 MACs per pixel a pyrDown writes and
+36 per pixel a pyrUp reads: its four polyphase 3×3 filters).
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def spec_cost(spec: dict) -> Cost:
     u = s["unshuffle"]
     levels = s["pyramid"]
     # layer pixels per input pixel: a pyramid's one body runs on levels 0 … L − 2, i.e. on 1 + 1/4 + … of the pixels
-    area = sum(0.25 ** level for level in range(levels - 1)) if levels else 1.0 / (u * u)
+    area = (sum(0.25 ** level for level in range(levels - 1)) if levels else 1.0) / (u * u)
     macs = image_macs = acts = 0.0
     params = train_only = 0                 # train_only: stored parameters of re-parameterised branches
 
@@ -70,8 +70,8 @@ def spec_cost(spec: dict) -> Cost:
         pyramided = body_in - body_out
         below = sum(0.25 ** level for level in range(1, levels))     # pixels of levels 1 … L − 1 per input pixel
         macs += 25 * pyramided * below      # pyrDown writes each coarser level
-        macs += 2 * 25 * bands * below      # pyrUp reads levels 1 … L − 1 twice: for the bands and the collapse
-        acts += pyramided * (below * 4 + below) + 2 * bands * (below + 4 * below) + 3 * bands * area
+        macs += 2 * 36 * bands * below      # pyrUp reads levels 1 … L − 1 twice: for the bands and the collapse
+        acts += pyramided * (below * 4 + below) + 2 * bands * (below + 4 * below) + 3 * bands * area * u * u
     add_conv(body_in * u * u, c, s["stem"]["kernel"])
     add_prelu(s["stem"]["act"], c)
     skips = []

@@ -19,7 +19,7 @@ def stride_multiple(spec: dict) -> int:
     """Input sizes must be multiples of this: pixel-unshuffle × 2 per U-Net level (2^(L−1) for an L-level pyramid)."""
     s = normalise_spec(spec)
     if s["pyramid"]:
-        return 2 ** (s["pyramid"] - 1)
+        return s["unshuffle"] * 2 ** (s["pyramid"] - 1)
     downs = sum(1 for b in expand_blocks(s["blocks"]) if b["type"] == "down")
     return s["unshuffle"] * 2 ** downs
 

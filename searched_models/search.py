@@ -52,7 +52,7 @@ POLL_S = 1.0             # a worker waiting for other workers' last trials check
 LATENCY_SIZE = 256       # latency input side in network-input pixels (as searched_models.evaluate.TIMING_SIZE)
 # Settings of studies made before the key existed: the space had no "rep" blocks until session 7.
 LEGACY_SETTINGS = {"body_types": ["conv", "dwsep", "residual", "inverted", "dynamic"], "teacher_pin": None,
-                   "min_speedup": None, "rep_twins": False, "pyramids": [0]}
+                   "min_speedup": None, "rep_twins": False, "pyramids": None}
 OBJECTIVES = ("proxy PSNR (dB, maximise)", "MACs per input MP (minimise)")
 
 
@@ -96,7 +96,7 @@ class SearchConfig:
                 "patch": self.patch, "lr": self.lr, "teacher": self.teacher, "distill_weight": self.distill_weight,
                 "teacher_pin": self.teacher_pin, "val_limit": self.val_limit, "val_crop": self.val_crop, "seed_data": self.seed_data,
                 "body_types": list(space.BODY_TYPES), "min_speedup": self.min_speedup, "rep_twins": self.rep_twins,
-                "pyramids": list(space.pyramid_choices(self.task))}
+                "pyramids": space.PYRAMID_SPACE if self.task in space.PYRAMID_TASKS else None}
 
     @property
     def study_name(self) -> str:

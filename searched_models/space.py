@@ -16,7 +16,7 @@ fixed-length chromosome — Deb et al., IEEE TEVC 2002; inactive genes are carri
 |---|---|---|
 | unshuffle | 1, 2, 4 | work at full, ½ or ¼ resolution |
 | luma (sr_x2, enhance) | False, True | the body sees and corrects luma only (`spec` docstring: luma networks) |
-| pyramid (enhance) | 0, 4, 6 | Laplacian-pyramid levels (0: off); when on, unshuffle and the U-Net genes are inactive |
+| pyramid (enhance) | 0, 4, 6 | Laplacian-pyramid levels (0: off); when on, the U-Net genes are inactive and unshuffle is halved until the stride is ≤ 32 |
 | stem_channels/_kernel/_act | CHANNELS, 3 5, ACTIVATIONS | the first conv |
 | blocks | 1 … MAX_BLOCKS | how many body-block slots are active |
 | b{i}_type | conv rep dwsep residual inverted dynamic | slot i (residual keeps the current channels; rep: a conv trained as ECBSR's edge-oriented block, `spec.RepConv`) |
@@ -70,6 +70,8 @@ TASK_IO = {
 }
 LUMA_TASKS = ("sr_x2", "enhance")      # RGB → RGB tasks, where a luma-only network is a point of the space
 PYRAMIDS = (0, 4, 6)
+MAX_PYRAMID_STRIDE = 32                # unshuffle · 2^(levels − 1) divides the enhance patch (96) and val crop (192)
+PYRAMID_SPACE = "levels (0, 4, 6); unshuffle halved until the stride is <= 32"   # a study's settings record it
 PYRAMID_TASKS = ("enhance",)           # the task whose reference is itself a Laplacian-pyramid operator
 
 
@@ -115,6 +117,14 @@ def sample_params(trial, task: str) -> dict:
     return p
 
 
+def pyramid_unshuffle(p: dict) -> int:
+    """The unshuffle gene as it decodes: under a pyramid, halved until unshuffle · 2^(levels − 1) ≤ 32."""
+    u = p["unshuffle"]
+    while p.get("pyramid") and u > 1 and u * 2 ** (p["pyramid"] - 1) > MAX_PYRAMID_STRIDE:
+        u //= 2
+    return u
+
+
 def with_rep_blocks(params: dict) -> dict:
     """The genome with every active plain conv body block turned into a re-parameterised `rep` block."""
     return {**params, **{f"b{i}_type": "rep" for i in range(params["blocks"]) if params[f"b{i}_type"] == "conv"}}
@@ -155,7 +165,7 @@ def spec_from_params(params: dict, task: str, name: str = "searched") -> dict:
         blocks.append(block)
         c = cout
     spec = {"name": name, "task": task, **{k: io[k] for k in ("in_channels", "out_channels", "scale")},
-            "unshuffle": 1 if p.get("pyramid") else p["unshuffle"], "luma": bool(p.get("luma", False)),
+            "unshuffle": pyramid_unshuffle(p), "luma": bool(p.get("luma", False)),
             "pyramid": int(p.get("pyramid", 0)),
             "stem": {"channels": p["stem_channels"], "kernel": p["stem_kernel"], "act": p["stem_act"]},
             "blocks": fold_repeats(blocks),
@@ -223,6 +233,8 @@ def params_for_spec(spec: dict, task: str) -> dict:
     need(s["unshuffle"] in UNSHUFFLES, f"unshuffle {s['unshuffle']} not in {UNSHUFFLES}")
     need(not s["luma"] or task in LUMA_TASKS, f"luma networks are searched for {', '.join(LUMA_TASKS)} only")
     need(s["pyramid"] in pyramid_choices(task), f"pyramid {s['pyramid']} not in {pyramid_choices(task)}")
+    need(not s["pyramid"] or s["unshuffle"] * 2 ** (s["pyramid"] - 1) <= MAX_PYRAMID_STRIDE,
+         f"a pyramid's stride is at most {MAX_PYRAMID_STRIDE}")
     need(s["stem"]["channels"] in CHANNELS, f"stem channels {s['stem']['channels']} not in {CHANNELS}")
     need(s["stem"]["kernel"] in STEM_KERNELS, f"stem kernel {s['stem']['kernel']} not in {STEM_KERNELS}")
     need(s["tail"]["kernel"] in TAIL_KERNELS, f"tail kernel {s['tail']['kernel']} not in {TAIL_KERNELS}")

@@ -34,8 +34,10 @@ shared by every level — sees each band next to the Gaussian level it came from
 as a noise map, their Gaussian level), predicts a correction of that band, and the pyramid is collapsed again. The
 local Laplacian reference of `isp.stages.enhance` applies one remapping function at every level of such a pyramid,
 which is the case for shared weights. The low-pass residual passes unchanged; an untrained network (zero tail) is
-exactly the identity. The body then runs at every level's resolution, so the pyramid takes no unshuffle and no
-down/up blocks, and costs its body's MACs × (1 + 1/4 + 1/16 + …) plus the fixed filters.
+exactly the identity. The body runs on every level (pixel-unshuffled by "unshuffle" inside each, as elsewhere), so
+it takes no down/up blocks, and costs its body's MACs × (1 + 1/4 + 1/16 + …) plus the fixed filters. pyrUp runs as
+its four polyphase 3×3 filters and a pixel shuffle — the same output as zero-insertion and a 5×5 blur, at a fifth of
+the CPU time of a transposed convolution here.
 """
 from __future__ import annotations
 
@@ -289,9 +291,8 @@ def normalise_spec(spec: dict) -> dict:
         if s["scale"] != 1 or s["global_residual"] != "input" or s["residual_channels"] != s["out_channels"]:
             raise SpecError("a pyramid network edits its input's bands: it needs scale 1, global_residual 'input' and "
                             "residual_channels equal to out_channels")
-        if s["unshuffle"] != 1 or any(b.get("type") in ("down", "up") for b in s["blocks"]):
-            raise SpecError("a pyramid network's body runs at every level's resolution: it takes no unshuffle and no "
-                            "down/up blocks")
+        if any(b.get("type") in ("down", "up") for b in s["blocks"]):
+            raise SpecError("a pyramid network's body runs on every level of the pyramid: it takes no down/up blocks")
     depth = 0
     for block in s["blocks"]:
         if block.get("type") not in BLOCK_TYPES:
@@ -323,6 +324,7 @@ class SpecNet(nn.Module):
         if s["pyramid"]:
             taps = torch.tensor(BINOMIAL_5) / sum(BINOMIAL_5)
             self.register_buffer("binomial", torch.outer(taps, taps)[None, None], persistent=False)
+            self.register_buffer("binomial_up", polyphase_up_filters(4.0 * torch.outer(taps, taps)), persistent=False)
         self.stem = ConvBlock(body_in * u * u, c, s["stem"]["kernel"], s["stem"]["act"])
         self.blocks = nn.ModuleList()
         self.block_kinds = []
@@ -421,10 +423,10 @@ class SpecNet(nn.Module):
                         groups=c)
 
     def _pyr_up(self, g):
-        """Zero-insert ×2 and blur with 4 × the binomial (cv2.pyrUp): exactly twice the size."""
+        """Zero-insert ×2 and blur with 4 × the binomial (cv2.pyrUp; zeros beyond the edges), as its polyphase form:
+        exactly twice the size."""
         c = g.shape[1]
-        return F.conv_transpose2d(g, 4.0 * self.binomial.expand(c, 1, 5, 5), stride=2, padding=2, output_padding=1,
-                                  groups=c)
+        return F.pixel_shuffle(F.conv2d(g, self.binomial_up.repeat(c, 1, 1, 1), padding=1, groups=c), 2)
 
     def _pyramid_forward(self, x):
         s = self.spec
@@ -441,6 +443,20 @@ class SpecNet(nn.Module):
             features = [band, gauss[level]] + ([context[level]] if extra is not None else [])
             out = self._pyr_up(out) + band + self._body(torch.cat(features, 1))
         return x[:, : s["residual_channels"]] + (out - base)
+
+
+def polyphase_up_filters(kernel: torch.Tensor) -> torch.Tensor:
+    """The 4×1×3×3 filters whose outputs, pixel-shuffled by 2, equal zero-insertion ×2 followed by the 5×5 `kernel`
+    (output pixel (2i + a, 2j + b) takes input pixel (i + di − 1, j + dj − 1) with tap (a − 2di + 4, b − 2dj + 4))."""
+    filters = torch.zeros(4, 1, 3, 3)
+    for a in range(2):
+        for b in range(2):
+            for di in range(3):
+                for dj in range(3):
+                    row, col = a - 2 * di + 4, b - 2 * dj + 4
+                    if row < 5 and col < 5:
+                        filters[2 * a + b, 0, di, dj] = kernel[row, col]
+    return filters
 
 
 def body_channels(spec: dict) -> tuple[int, int]:

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from searched_models import zoo
 from searched_models.cost import spec_cost
 from searched_models.data import load_folder
-from searched_models.infer import run_chw
+from searched_models.infer import run_chw, stride_multiple
 from searched_models.plateau import plateau_status
 from searched_models.spec import build, normalise_spec
 from searched_models.tasks import check_spec_fits, get_task
@@ -279,6 +279,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
 
         raise SettingError(f"{weights} exists; pass --resume to continue it or choose another --name.")
     patch = cfg.patch or task.patch
+    if patch % stride_multiple(spec):
+        from isp.errors import SettingError
+
+        raise SettingError(f"--patch {patch} must be a multiple of {stride_multiple(spec)}, the stride of "
+                           f"{cfg.name}'s network (pixel-unshuffle × its U-Net or pyramid levels).")
     record_setting(history, "precision", start, precision_name(earlier_config.get("bf16", cfg.bf16)),
                    precision_name(cfg.bf16))
     record_setting(history, "batch", start, earlier_config.get("batch", cfg.batch), cfg.batch)

@@ -157,7 +157,8 @@ def test_heavy_originals_meet_the_mac_floors():
     ({**TINY, "unshuffle": 3}, "unshuffle"),
     ({**TINY, "pyramid": 4}, "scale 1"),
     ({**TINY, "scale": 1, "global_residual": "input", "pyramid": 9}, "2…8 levels"),
-    ({**TINY, "scale": 1, "global_residual": "input", "unshuffle": 2, "pyramid": 4}, "no unshuffle"),
+    ({**TINY, "scale": 1, "global_residual": "input", "pyramid": 4, "blocks": [{"type": "down"}, {"type": "up"}]},
+     "no down/up"),
 ])
 def test_invalid_specs_are_rejected_with_a_reason(bad, message):
     with pytest.raises(SpecError, match=message):
@@ -550,9 +551,10 @@ PYRAMID_EN = {"name": "pyr", "task": "enhance", "in_channels": 3, "out_channels"
 
 
 @pytest.mark.parametrize("spec", [PYRAMID_EN, {**PYRAMID_EN, "luma": False, "pyramid": 6},
+                                  {**PYRAMID_EN, "unshuffle": 2, "pyramid": 5},
                                   {**EVERY_BLOCK, "unshuffle": 1, "pyramid": 3,
                                    "blocks": [b for b in EVERY_BLOCK["blocks"] if b["type"] not in ("down", "up")]}],
-                         ids=["luma", "rgb", "raw-with-noise-map"])
+                         ids=["luma", "rgb", "half-resolution-body", "raw-with-noise-map"])
 def test_a_pyramid_network_starts_as_the_identity_and_its_macs_match(spec):
     torch.manual_seed(0)
     model = build(spec).eval()
@@ -564,7 +566,8 @@ def test_a_pyramid_network_starts_as_the_identity_and_its_macs_match(spec):
         y = model(x)
     assert y.shape == (2, r, 64, 96) and (y - x[:, :r]).abs().max() > 0.01
     bands = 1 if spec.get("luma") else r
-    assert model.stem[0].in_channels == 2 * bands + (0 if spec.get("luma") else spec["in_channels"] - r)
+    assert model.stem[0].in_channels == (2 * bands + (0 if spec.get("luma") else spec["in_channels"] - r)) * \
+        spec.get("unshuffle", 1) ** 2
     cost = spec_cost(spec)
     assert counted_macs(model, x) == pytest.approx(2 * cost.macs(64, 96), rel=1e-9)
     assert cost.params == sum(p.numel() for p in model.parameters())
@@ -574,8 +577,21 @@ def test_a_pyramid_network_starts_as_the_identity_and_its_macs_match(spec):
         assert cost.macs_per_pixel > flat.macs_per_pixel
 
 
+def test_pyrup_as_polyphase_filters_equals_zero_insertion_and_blur():
+    from searched_models.spec import BINOMIAL_5, polyphase_up_filters
+
+    taps = torch.tensor(BINOMIAL_5) / 16
+    kernel = 4 * torch.outer(taps, taps)
+    coarse = torch.rand(1, 1, 9, 14)
+    fine = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(coarse, polyphase_up_filters(kernel),
+                                                                        padding=1), 2)
+    reference = torch.nn.functional.conv_transpose2d(coarse, kernel[None, None], stride=2, padding=2,
+                                                     output_padding=1)
+    assert fine.shape == (1, 1, 18, 28) and torch.allclose(fine, reference, atol=1e-6)
+
+
 def test_a_tiled_pyramid_network_equals_the_untiled_one():
-    spec = {**PYRAMID_EN, "pyramid": 5}
+    spec = {**PYRAMID_EN, "pyramid": 4, "unshuffle": 2}
     torch.manual_seed(0)
     model = build(spec).eval()
     torch.nn.init.normal_(model.tail[0].weight, std=0.1)
@@ -583,4 +599,14 @@ def test_a_tiled_pyramid_network_equals_the_untiled_one():
     whole, tiled = run_chw(model, x, tile=None), run_chw(model, x, tile=48)
     assert whole.shape == tiled.shape == (3, 150, 203)
     assert np.abs(whole - tiled).max() < 1e-4 and np.abs(whole - x).max() > 0.01
-    assert stride_multiple(spec) == 16 and receptive_radius(spec) > 100
+    assert stride_multiple(spec) == 16 and receptive_radius(spec) > 50
+
+
+def test_training_refuses_a_patch_the_network_cannot_take(tmp_path, photo_folder):
+    from searched_models.train import TrainConfig, train
+
+    spec = {**PYRAMID_EN, "pyramid": 6}                              # stride 32
+    with pytest.raises(SettingError, match="--patch 40 must be a multiple of 32"):
+        train(TrainConfig(task="enhance", name="pyr", spec=spec, images=str(photo_folder), steps=2, batch=1, patch=40,
+                          zoo_dir=str(tmp_path), threads=1))
+    assert not list(tmp_path.rglob("*.safetensors"))

@@ -465,7 +465,8 @@ def test_the_pyramid_gene_is_searched_for_enhance_only_and_repair_can_turn_it_of
     spec = {**zoo.named_spec("enhance", "resnet_small"), "unshuffle": 1, "pyramid": 6, "luma": True}
     params = space.params_for_spec(spec, "enhance")
     decoded = space.spec_from_params({**params, "unshuffle": 4, "unet_levels": 2}, "enhance")
-    assert decoded["pyramid"] == 6 and decoded["unshuffle"] == 1                  # inactive genes are ignored
+    assert decoded["pyramid"] == 6 and decoded["unshuffle"] == 1              # stride 4·32 halved down to 32
+    assert space.spec_from_params({**params, "unshuffle": 4, "pyramid": 4}, "enhance")["unshuffle"] == 4
     assert not [b for b in decoded["blocks"] if b["type"] in ("down", "up")]
     with pytest.raises(SpecError, match="pyramid 6 not in"):
         space.params_for_spec({**zoo.named_spec("denoise_raw", "dncnn_small"), "pyramid": 6}, "denoise_raw")
