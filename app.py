@@ -242,8 +242,7 @@ def search_view(task: str, study: str | None = None, zoo_dir=None):
     # zoo models sit on the trials' PSNR scale only when scored on the same validation crops (the heavy, by the
     # search); the others are marked by their MACs alone; peers already drawn as trials and candidates (trials
     # themselves) are not repeated
-    marks = [search_report.heavy_mark(c, refs) if c.get("role") == "heavy" else
-             {"name": c["name"], "role": c.get("role", "peer"), "macs_per_input_mp": c["macs_per_input_mp"], "psnr": None}
+    marks = [search_report.zoo_mark(c, refs, trials)
              for c in cards if c.get("macs_per_input_mp") and c.get("role") != "candidate"
              and not (c.get("role") == "peer" and any(t.get("peer") == c["name"] for t in trials))]
     figure = search_report.pareto_figure(trials, marks, f"{task}: proxy quality vs cost of every search trial", task,

@@ -72,6 +72,19 @@ def heavy_mark(card: dict, refs: dict | None) -> dict:
             "psnr": scored.get("psnr")}
 
 
+def zoo_mark(card: dict, refs: dict | None, trials: list[dict]) -> dict:
+    """A zoo model's mark for `pareto_figure`: the heavy as `heavy_mark`; a model registered from one of `trials`
+    at that trial's proxy PSNR (the same network on the same proxy); any other by its MACs alone."""
+    if card.get("role") == "heavy":
+        return heavy_mark(card, refs)
+    origin = (card.get("spec") or {}).get("search") or {}
+    scored = next((t for t in trials if t.get("study") == origin.get("study") and t.get("number") == origin.get("trial")
+                   and t.get("proxy_psnr") is not None), None)
+    return {"name": card["name"] + (f" (trial {scored['number']})" if scored else ""),
+            "role": card.get("role", "peer"), "macs_per_input_mp": card["macs_per_input_mp"],
+            "psnr": scored["proxy_psnr"] if scored else None}
+
+
 def draw_pareto(records: list[dict], heavy: dict | None, max_macs: float | None, path: Path, title: str,
                 refs: dict | None = None, task: str = "") -> Path:
     """PNG of `pareto_figure`: every completed trial, the Pareto front, the budget, peers, and the classical stage
@@ -343,7 +356,7 @@ def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str =
         x = mark["macs_per_input_mp"] / 1e9
         label = f"{mark.get('role')}: {mark['name']}"
         if mark.get("psnr") is None:
-            ax.axvline(x, color=colour, ls="--", lw=1.2, label=label + " (no score yet)")
+            ax.axvline(x, color=colour, ls="--", lw=1.2, label=label + " (MACs only: not scored on this proxy)")
         else:
             ax.scatter([x], [mark["psnr"]], marker=marker, s=size, c=colour, edgecolors="black", linewidths=0.6,
                        label=label if label not in seen else None, zorder=4)

@@ -417,3 +417,16 @@ def test_search_view_shows_one_study_at_a_time_newest_first(tmp_path):
     assert "study **new** (proxy: 1000 training steps" in status and "Other studies" in status and "old" in status
     *_, trials, study = app.search_view("sr_x2", "old", zoo_dir=tmp_path)
     assert study["value"] == "old" and sorted(t["number"] for t in trials) == [0, 1]
+
+
+def test_a_model_registered_from_a_trial_is_marked_at_that_trials_proxy_psnr():
+    trials = [{"study": "s", "number": 7, "proxy_psnr": 28.8, "macs_per_input_mp": 9e9},
+              {"study": "other", "number": 3, "proxy_psnr": 30.0, "macs_per_input_mp": 9e9}]
+    searched = {"name": "t7", "role": "searched", "macs_per_input_mp": 9e9,
+                "spec": {"search": {"study": "s", "trial": 7}}}
+    mark = search_report.zoo_mark(searched, None, trials)
+    assert mark["psnr"] == 28.8 and mark["name"] == "t7 (trial 7)"
+    assert search_report.zoo_mark({**searched, "spec": {"search": {"study": "s", "trial": 3}}}, None,
+                                  trials)["psnr"] is None                 # another study's trial 3 is not this one
+    peer = search_report.zoo_mark({"name": "p", "role": "peer", "macs_per_input_mp": 2e10}, None, trials)
+    assert peer["psnr"] is None and peer["role"] == "peer"
