@@ -56,9 +56,11 @@ def task_table(report: dict) -> list[str]:
             f"{row['energy']['npu_int8']['mj_per_12mp_photo']:.3g} |")
     if any(mark.endswith("⚠") for mark in marks):
         lines += ["", "⚠ evaluated before its training finished: a provisional figure, not a result."]
-    if any(mark.endswith("‡") for mark in marks):
+    rising = [row for row, mark in zip(report["summary"], marks) if mark.endswith("‡")]
+    if rising:
+        consequence = (", so this task's G is provisional too" if any(r["role"] == "heavy" for r in rising) else "")
         lines += ["", "‡ its schedule ended while validation still gained ≥ 0.05 dB over the last quarter of the "
-                      "steps: not yet the plateau the heavies are trained to, so this task's G is provisional too."]
+                      f"steps: not yet the plateau the heavies are trained to{consequence}."]
     return lines + [""]
 
 

@@ -49,3 +49,15 @@ def test_a_finished_heavy_still_rising_is_flagged_and_a_light_peer_is_not(tmp_pa
     block = results_table.render(tmp_path)
     assert "| resnet_heavy | heavy | 16000, rising ‡ |" in block and "‡ its schedule ended" in block
     assert "| small | peer | 10000 |" in block and "| flat | heavy | 20000 |" in block
+    assert "so this task's G is provisional too" in block
+    # a heavy-class candidate still rising is flagged too, but the task's G (against the heavy) is not provisional
+    report["summary"][0]["plateau"] = True
+    report["summary"].append({**row, "name": "unet_heavy", "role": "candidate", "macs_per_input_mp": 4.2e11,
+                              "steps_done": 40000, "steps": 40000})
+    report["task"] = "denoise_raw"
+    (tmp_path / "enhance" / "eval.json").unlink()
+    (tmp_path / "denoise_raw").mkdir()
+    (tmp_path / "denoise_raw" / "eval.json").write_text(json.dumps(report))
+    block = results_table.render(tmp_path)
+    assert "| unet_heavy | candidate | 40000, rising ‡ |" in block and "‡ its schedule ended" in block
+    assert "G is provisional" not in block
