@@ -101,6 +101,13 @@ def precision_ab(task_name: str, name: str, images: str, val_images: str, steps:
             load_checkpoint(snapshot, model, optimizer)
             return model, optimizer
 
+        def restored_weights() -> torch.nn.Module:        # the start point needs no optimizer state
+            from safetensors.torch import load_file
+
+            model = build(card["spec"]).to(memory_format=torch.channels_last)
+            model.load_state_dict(zoo.model_state(load_file(str(snapshot))))
+            return model
+
         def arm(bf16: bool) -> dict:
             model, optimizer = restored()
             began = time.perf_counter()
@@ -112,7 +119,7 @@ def precision_ab(task_name: str, name: str, images: str, val_images: str, steps:
                 f"val {result['psnr']:.3f} dB")
             return result
 
-        start_psnr = validate(restored()[0], task, pairs)
+        start_psnr = validate(restored_weights(), task, pairs)
         log(f"{task_name}/{name} at step {start}: val {start_psnr:.3f} dB on {len(pairs)} image(s) of {val_images}")
         fp32, bf16 = arm(False), arm(True)
     delta = bf16["psnr"] - fp32["psnr"]
