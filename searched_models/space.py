@@ -6,8 +6,8 @@ the set of specs `spec_from_params` can emit:
     [pixel-unshuffle 1|2|4] → stem conv → body of 1…MAX_BLOCKS blocks → tail conv + pixel shuffle
         → + global residual        (the body optionally wrapped in 1 or 2 U-Net levels: down … up with skip adds)
 
-or, for enhance, a Laplacian-pyramid network (`spec` docstring): the same stem → body → tail, run at full resolution
-on every band of a 4- or 6-level pyramid of the image, with one set of weights.
+or, for enhance, a Laplacian-pyramid network (`spec` docstring): the same stem → body → tail, with one set of
+weights, run on every band of a 4- or 6-level pyramid of the image (pixel-unshuffled inside each level).
 
 Genome (every parameter is suggested in every trial, so NSGA-II's crossover and mutation see one
 fixed-length chromosome — Deb et al., IEEE TEVC 2002; inactive genes are carried but ignored):
