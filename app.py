@@ -240,8 +240,8 @@ def search_view(task: str, study: str | None = None, zoo_dir=None):
     cards = zoo_cards(task, zoo_dir)
     refs = search_report.references(task, zoo_dir)
     # zoo models sit on the trials' PSNR scale only when scored on the same validation crops (the heavy, by the
-    # search); the others are marked by their MACs alone; peers already drawn as trials and candidates (trials
-    # themselves) are not repeated
+    # search, and a model registered from one of these trials); the others are marked by their MACs alone; peers
+    # already drawn as trials and candidates (trials themselves) are not repeated (`search_report.zoo_mark`)
     marks = [search_report.zoo_mark(c, refs, trials)
              for c in cards if c.get("macs_per_input_mp") and c.get("role") != "candidate"
              and not (c.get("role") == "peer" and any(t.get("peer") == c["name"] for t in trials))]

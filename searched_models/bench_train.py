@@ -95,18 +95,12 @@ def precision_ab(task_name: str, name: str, images: str, val_images: str, steps:
         pairs = task.val_pairs(load_folder(val_images, limit=val_limit), seed=0)
         teacher = zoo.load(task_name, cfg.teacher, zoo_dir)[0] if cfg.teacher else None
 
-        def restored() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        def restored(with_optimizer: bool = True) -> tuple[torch.nn.Module, torch.optim.Optimizer | None]:
             model = build(card["spec"]).to(memory_format=torch.channels_last)
-            optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+            optimizer = (torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999)) if with_optimizer
+                         else None)                        # the start point's validation needs no Adam state
             load_checkpoint(snapshot, model, optimizer)
             return model, optimizer
-
-        def restored_weights() -> torch.nn.Module:        # the start point needs no optimizer state
-            from safetensors.torch import load_file
-
-            model = build(card["spec"]).to(memory_format=torch.channels_last)
-            model.load_state_dict(zoo.model_state(load_file(str(snapshot))))
-            return model
 
         def arm(bf16: bool) -> dict:
             model, optimizer = restored()
@@ -119,7 +113,7 @@ def precision_ab(task_name: str, name: str, images: str, val_images: str, steps:
                 f"val {result['psnr']:.3f} dB")
             return result
 
-        start_psnr = validate(restored_weights(), task, pairs)
+        start_psnr = validate(restored(with_optimizer=False)[0], task, pairs)
         log(f"{task_name}/{name} at step {start}: val {start_psnr:.3f} dB on {len(pairs)} image(s) of {val_images}")
         fp32, bf16 = arm(False), arm(True)
     delta = bf16["psnr"] - fp32["psnr"]

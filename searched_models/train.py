@@ -106,10 +106,13 @@ def checkpoint_meta(path: Path) -> dict:
         return json.loads(f.metadata().get("meta", "{}"))
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> dict:
+    """Weights into `model` and, unless `optimizer` is None, the Adam state into `optimizer`; returns the meta."""
     tensors = load_file(str(path))
     model.load_state_dict(zoo.model_state(tensors))
     meta = checkpoint_meta(path)
+    if optimizer is None:
+        return meta
     params = dict(model.named_parameters())
     for name, p in params.items():
         if f"optim.{name}.exp_avg" in tensors:
