@@ -16,7 +16,7 @@ from searched_models.spec import expand_blocks, normalise_spec
 
 
 def stride_multiple(spec: dict) -> int:
-    """Input sizes must be multiples of this: pixel-unshuffle × 2 per U-Net level (2^(L−1) for an L-level pyramid)."""
+    """Input sizes must be multiples of this: pixel-unshuffle × 2 per U-Net level (× 2^(L−1) for an L-level pyramid)."""
     s = normalise_spec(spec)
     if s["pyramid"]:
         return s["unshuffle"] * 2 ** (s["pyramid"] - 1)

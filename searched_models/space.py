@@ -45,6 +45,7 @@ import copy
 import re
 
 from searched_models.cost import spec_cost
+from searched_models.infer import stride_multiple
 from searched_models.spec import ACTIVATIONS, SpecError, expand_blocks, normalise_spec
 
 CHANNELS = (8, 12, 16, 24, 32, 48, 56, 64)
@@ -233,7 +234,7 @@ def params_for_spec(spec: dict, task: str) -> dict:
     need(s["unshuffle"] in UNSHUFFLES, f"unshuffle {s['unshuffle']} not in {UNSHUFFLES}")
     need(not s["luma"] or task in LUMA_TASKS, f"luma networks are searched for {', '.join(LUMA_TASKS)} only")
     need(s["pyramid"] in pyramid_choices(task), f"pyramid {s['pyramid']} not in {pyramid_choices(task)}")
-    need(not s["pyramid"] or s["unshuffle"] * 2 ** (s["pyramid"] - 1) <= MAX_PYRAMID_STRIDE,
+    need(not s["pyramid"] or stride_multiple(s) <= MAX_PYRAMID_STRIDE,
          f"a pyramid's stride is at most {MAX_PYRAMID_STRIDE}")
     need(s["stem"]["channels"] in CHANNELS, f"stem channels {s['stem']['channels']} not in {CHANNELS}")
     need(s["stem"]["kernel"] in STEM_KERNELS, f"stem kernel {s['stem']['kernel']} not in {STEM_KERNELS}")
