@@ -54,6 +54,9 @@ def add_train(sub) -> None:
                                                                     "initial weights (default 0)")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: all cores)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the zoo")
+    p.add_argument("--restart", action="store_true",
+                   help="with --resume and --lr: a warm restart (SGDR) — a new warm-up and cosine cycle from the "
+                        "checkpoint's step to --steps, peaking at --lr; recorded in the card's training.restarts")
     p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
     p.set_defaults(func=run_train)
 
@@ -71,6 +74,10 @@ def run_train(args) -> int:
         from isp.errors import SettingError
 
         raise SettingError("Give --steps N or a --recipe.")
+    if args.restart and not (args.resume and args.lr):
+        from isp.errors import SettingError
+
+        raise SettingError("--restart needs --resume (it continues a checkpoint) and --lr (the new cycle's peak).")
     spec = load_spec(args.spec) if args.spec else zoo.named_spec(args.task, args.name)
     name = args.save_as or spec.get("name") or args.name
     role = args.role or ("heavy" if name.endswith("_heavy") or name == "edsr_baseline" else "peer")
@@ -83,7 +90,7 @@ def run_train(args) -> int:
                       patch=args.patch, lr=args.lr or recipe.get("lr", 2e-4), teacher=args.teacher, distill_weight=args.distill_weight, bf16=args.bf16,
                       val_every=args.val_every, ckpt_every=args.ckpt_every, seed=args.seed, threads=args.threads,
                       **({"zoo_dir": args.zoo} if args.zoo else {}))
-    card = train(cfg, resume=args.resume)
+    card = train(cfg, resume=args.resume, restart=args.restart)
     print(json.dumps({k: card[k] for k in ("name", "task", "role", "params", "macs_per_input_pixel")}
                      | {"validation": card["validation"], "steps_done": card["training"]["steps_done"]}, indent=2))
     return 0

@@ -45,6 +45,7 @@ class TrainConfig:
     lr: float = 2e-4
     final_lr_ratio: float = 0.01
     warmup: int = 100
+    cycle_start: int = 0   # step the current cosine cycle began: 0, or the step of the last warm restart
     teacher: str | None = None
     distill_weight: float = 0.5
     bf16: bool = False   # faster only on CPUs with AVX512-BF16/AMX; `pixelnas bench-train --ab-steps` is the A/B
@@ -58,10 +59,12 @@ class TrainConfig:
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay from lr to lr·final_lr_ratio at cfg.steps (Loshchilov & Hutter 2017)."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    """Linear warm-up, then cosine decay from lr to lr·final_lr_ratio at cfg.steps (Loshchilov & Hutter 2017,
+    SGDR); a warm restart begins a new cycle of both at cfg.cycle_start."""
+    local = step - cfg.cycle_start
+    if local < cfg.warmup:
+        return cfg.lr * (local + 1) / cfg.warmup
+    progress = min(1.0, (local - cfg.warmup) / max(1, cfg.steps - cfg.cycle_start - cfg.warmup))
     return cfg.lr * (cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -251,8 +254,11 @@ class Progress:
             self.bar.close()
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> dict:
-    """Train (or resume) one model; writes weights, card and log into the zoo. Returns the card."""
+def train(cfg: TrainConfig, resume: bool = False, restart: bool = False) -> dict:
+    """Train (or resume) one model; writes weights, card and log into the zoo. Returns the card.
+
+    restart (with resume): a warm restart (SGDR, Loshchilov & Hutter 2017) — a new warm-up and cosine cycle from
+    the checkpoint's step to cfg.steps, peaking at cfg.lr; without it a resume keeps the checkpoint's cycle."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     task = get_task(cfg.task)
@@ -277,6 +283,22 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
                  else ""), flush=True)
         history["curve"] = [c for c in history.get("curve", []) if c[0] <= start]
         trim_log(log_file, start)
+        history["restarts"] = [r for r in history.get("restarts", []) if r[0] < start]
+        if restart:
+            if start >= cfg.steps:
+                from isp.errors import SettingError
+
+                raise SettingError(f"--restart at step {start} needs --steps beyond it (the new cycle's end).")
+            cfg.cycle_start = start
+            history["restarts"].append([start, cfg.lr])
+            print(f"warm restart at step {start}: new cosine cycle peaking at lr {cfg.lr:g}, ending at step "
+                  f"{cfg.steps}", flush=True)
+        elif history["restarts"]:             # keep the cycle (and its peak) of the last restart
+            cfg.cycle_start, cfg.lr = history["restarts"][-1]
+    elif restart:
+        from isp.errors import SettingError
+
+        raise SettingError("--restart continues a checkpoint: pass it with --resume.")
     elif weights.exists() and not resume:
         from isp.errors import SettingError
 
@@ -317,7 +339,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             "params": cost.params, "macs_per_input_pixel": cost.macs_per_pixel,
             "macs_per_input_mp": cost.macs_per_mp(),
             "training": {"images": cfg.images, "steps": cfg.steps, "steps_done": step, "batch": cfg.batch,
-                         "patch": patch, "lr": cfg.lr, "teacher": cfg.teacher, "bf16": cfg.bf16,
+                         "patch": patch, "lr": cfg.lr, "restarts": history.get("restarts", []), "teacher": cfg.teacher, "bf16": cfg.bf16,
                          "precision": history["precision"], "batches": history["batch"],
                          "patches": history["patch"], "inputs": history["inputs"], "seed": cfg.seed,
                          "status": status, "log": log_file.name},

@@ -8,6 +8,7 @@ with `--resume`). Reads files only: it runs in a second and never touches a runn
 from __future__ import annotations
 
 import json
+import shlex
 import statistics
 from pathlib import Path
 
@@ -35,11 +36,13 @@ def recent_sec_per_step(log_file: Path, lines: int = RECENT_LOG_LINES) -> float 
 
 
 def resume_command(card: dict) -> str | None:
-    """The card's command with `--resume` (None when the card does not record one)."""
+    """The card's command with `--resume` and without `--restart` (the restart is in the checkpoint, and a resume
+    keeps its cycle; None when the card does not record one)."""
     command = card.get("provenance", {}).get("command")
     if not command:
         return None
-    return command if "--resume" in command.split() else f"{command} --resume"
+    words = [w for w in shlex.split(command) if w != "--restart"]
+    return shlex.join(words if "--resume" in words else words + ["--resume"])
 
 
 def model_status(card: dict, zoo_dir: Path) -> dict:

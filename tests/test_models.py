@@ -238,7 +238,7 @@ def test_training_smoke_with_resume_and_eval_schema(tmp_path, photo_folder):
     assert [r["psnr"] for r in again["summary"]] == [r["psnr"] for r in report["summary"]]
 
 
-def train_until_sigterm(cfg, steps: int, resume: bool = False) -> dict:
+def train_until_sigterm(cfg, steps: int, resume: bool = False, restart: bool = False) -> dict:
     """`train(cfg)` stopped after `steps` more steps the way SIGTERM stops it (a checkpoint at the end of that
     step); returns the card."""
     import signal
@@ -256,7 +256,7 @@ def train_until_sigterm(cfg, steps: int, resume: bool = False) -> dict:
 
     train_module.train_step = stepping
     try:
-        return train_module.train(cfg, resume=resume)
+        return train_module.train(cfg, resume=resume, restart=restart)
     finally:
         train_module.train_step = real_step
 
@@ -610,3 +610,33 @@ def test_training_refuses_a_patch_the_network_cannot_take(tmp_path, photo_folder
         train(TrainConfig(task="enhance", name="pyr", spec=spec, images=str(photo_folder), steps=2, batch=1, patch=40,
                           zoo_dir=str(tmp_path), threads=1))
     assert not list(tmp_path.rglob("*.safetensors"))
+
+
+def test_a_warm_restart_starts_a_new_cosine_cycle_that_later_resumes_keep(tmp_path, photo_folder):
+    """--restart: a new warm-up + cosine cycle from the checkpoint's step, peaking at the new lr; recorded in the
+    card; a later plain resume keeps that cycle instead of falling back to the first one."""
+    from searched_models.train import TrainConfig, learning_rate, train
+    from searched_models.zoo_status import resume_command
+
+    def cfg(steps, lr=2e-4):
+        return TrainConfig(task="sr_x2", name="tiny", spec=TINY, images=str(photo_folder), steps=steps, batch=2,
+                           patch=24, ckpt_every=5, log_every=1, zoo_dir=str(tmp_path), threads=1, warmup=2, lr=lr)
+
+    train(cfg(10))
+    with pytest.raises(Exception, match="--steps beyond"):
+        train(cfg(10, lr=5e-5), resume=True, restart=True)
+    card = train_until_sigterm(cfg(30, lr=5e-5), 5, resume=True, restart=True)
+    assert card["training"]["steps_done"] == 15 and card["training"]["restarts"] == [[10, 5e-5]]
+    log = [json.loads(line) for line in (tmp_path / "sr_x2" / "tiny.log.jsonl").read_text().splitlines()]
+    lrs = {e["step"]: e["lr"] for e in log if "lr" in e}
+    assert lrs[9] > lrs[10] and lrs[10] < 1e-5                 # the first cycle decayed to its end …
+    assert lrs[11] == pytest.approx(5e-5 / 2) and lrs[12] == pytest.approx(5e-5)   # … the new one warms up again
+
+    later = cfg(30)                                            # a plain resume, default lr: keeps the new cycle
+    card = train(later, resume=True)
+    assert (later.cycle_start, later.lr) == (10, 5e-5) and card["training"]["restarts"] == [[10, 5e-5]]
+    assert learning_rate(later, 30) == pytest.approx(5e-5 * 0.01)          # the new cycle ends at --steps
+    with pytest.raises(Exception, match="--resume"):
+        train(cfg(40, lr=1e-4), restart=True)
+    card["provenance"]["command"] = "pixelnas train --task sr_x2 --name tiny --steps 30 --lr 5e-05 --resume --restart"
+    assert resume_command(card) == "pixelnas train --task sr_x2 --name tiny --steps 30 --lr 5e-05 --resume"
