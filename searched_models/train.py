@@ -294,7 +294,11 @@ def train(cfg: TrainConfig, resume: bool = False, restart: bool = False) -> dict
             print(f"warm restart at step {start}: new cosine cycle peaking at lr {cfg.lr:g}, ending at step "
                   f"{cfg.steps}", flush=True)
         elif history["restarts"]:             # keep the cycle (and its peak) of the last restart
+            asked = cfg.lr
             cfg.cycle_start, cfg.lr = history["restarts"][-1]
+            print(f"continuing the warm restart's cycle from step {cfg.cycle_start} (peak lr {cfg.lr:g}, ending at "
+                  f"step {cfg.steps})" + (f"; lr {asked:g} would need --restart" if asked != cfg.lr else ""),
+                  flush=True)
     elif restart:
         from isp.errors import SettingError
 

@@ -612,7 +612,7 @@ def test_training_refuses_a_patch_the_network_cannot_take(tmp_path, photo_folder
     assert not list(tmp_path.rglob("*.safetensors"))
 
 
-def test_a_warm_restart_starts_a_new_cosine_cycle_that_later_resumes_keep(tmp_path, photo_folder):
+def test_a_warm_restart_starts_a_new_cosine_cycle_that_later_resumes_keep(tmp_path, photo_folder, capsys):
     """--restart: a new warm-up + cosine cycle from the checkpoint's step, peaking at the new lr; recorded in the
     card; a later plain resume keeps that cycle instead of falling back to the first one."""
     from searched_models.train import TrainConfig, learning_rate, train
@@ -634,6 +634,8 @@ def test_a_warm_restart_starts_a_new_cosine_cycle_that_later_resumes_keep(tmp_pa
 
     later = cfg(30)                                            # a plain resume, default lr: keeps the new cycle
     card = train(later, resume=True)
+    out = capsys.readouterr().out
+    assert "continuing the warm restart's cycle from step 10 (peak lr 5e-05" in out and "lr 0.0002 would need" in out
     assert (later.cycle_start, later.lr) == (10, 5e-5) and card["training"]["restarts"] == [[10, 5e-5]]
     assert learning_rate(later, 30) == pytest.approx(5e-5 * 0.01)          # the new cycle ends at --steps
     with pytest.raises(Exception, match="--resume"):
