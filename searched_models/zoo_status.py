@@ -83,7 +83,7 @@ def format_status(rows: list[dict], bf16_cpu: bool | None = None) -> str:
             state = "done, plateau" if r["plateau"] else f"done, still rising (≥ {PLATEAU_DB} dB in the last quarter)"
         lines.append(f"{r['task'] + '/' + r['name']:<28}{r['role'] or '?':<9}{r['steps_done']:>6}/{r['steps']:<6}"
                      f"{fmt_optional(r['val_psnr'], '{:>8.2f}', 8)}{fmt_optional(r['best_val_psnr'], '{:>8.2f}', 8)}"
-                     f"{fmt_optional(r['gain_last_quarter_db'], '{:>+9.2f}', 9)}{fmt_optional(r['sec_per_step'], '{:>8.2f}', 8)}"
+                     f"{fmt_optional(r['gain_last_quarter_db'], '{:>+9.3f}', 9)}{fmt_optional(r['sec_per_step'], '{:>8.2f}', 8)}"
                      f"{fmt_optional(r['hours_left'], '{:>8.1f}', 8)}  {state}")
     pending = [r for r in rows if r["resume"]]
     if pending:

@@ -454,7 +454,7 @@ def test_zoo_status_reports_progress_pace_and_the_resume_command(tmp_path):
     assert rows["nolog"]["hours_left"] is None                # no pace logged yet: unknown, not zero
     assert rows["nolog"]["resume"].count("--resume") == 1
     text = format_status(list(rows.values()))
-    assert "--resume" in text and "100/400" in text
+    assert "--resume" in text and "100/400" in text and "+0.200" in text   # 3 decimals: +0.048 is not "+0.05"
     rows["big"]["resume"] += " --bf16"
     assert "drop --bf16" in format_status(list(rows.values()), bf16_cpu=False)
     assert "drop --bf16" not in format_status(list(rows.values()), bf16_cpu=True)
