@@ -1,6 +1,8 @@
 """The README results table must be what `pixelnas results-table` generates from the committed eval JSON."""
 import json
 
+import pytest
+
 from searched_models import results_table
 
 
@@ -61,3 +63,38 @@ def test_a_finished_heavy_still_rising_is_flagged_and_a_light_peer_is_not(tmp_pa
     block = results_table.render(tmp_path)
     assert "| unet_heavy | candidate | 40000, rising ‡ |" in block and "‡ its schedule ended" in block
     assert "G is provisional" not in block
+
+
+def test_the_targets_table_judges_the_searched_model_against_the_search_issue(tmp_path):
+    from searched_models import targets
+
+    row = {"ms_per_mp": 100.0, "energy": {"npu_int8": {"mj_per_12mp_photo": 1.0}}, "training_status": "done",
+           "steps_done": 10, "steps": 10, "plateau": True}
+    summary = [
+        {**row, "name": "classical", "role": "classical", "macs_per_input_mp": 1e8, "psnr": 30.0, "R": 1e4, "G": 0.0,
+         "ms_ratio_heavy": 500.0},
+        {**row, "name": "big", "role": "heavy", "macs_per_input_mp": 1e12, "psnr": 34.0, "R": 1.0, "G": 1.0,
+         "ms_ratio_heavy": 1.0},
+        {**row, "name": "mine", "role": "searched", "macs_per_input_mp": 9e9, "psnr": 33.7, "R": 111.1, "G": 0.925,
+         "ms_ratio_heavy": 40.0},
+        {**row, "name": "rival", "role": "peer", "macs_per_input_mp": 2e10, "psnr": 33.6, "R": 50.0, "G": 0.9,
+         "ms_ratio_heavy": 20.0},
+        {**row, "name": "cheaper", "role": "peer", "macs_per_input_mp": 5e9, "psnr": 33.9, "R": 200.0, "G": 0.97,
+         "ms_ratio_heavy": 60.0}]
+    report = {"task": "sr_x2", "seed": 0, "isos": None, "groups": [{"set": "Set5"}], "summary": summary}
+    c = targets.check(report)
+    # the cheaper peer beats it but does not count; the rival at more MACs is only 0.1 dB behind: the rule fails
+    assert c["peer"] == "rival" and c["peer_margin_db"] == pytest.approx(0.1)
+    assert c["met"] == {"R": True, "G": True, "time": True, "peers": False}
+    (tmp_path / "sr_x2").mkdir()
+    (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
+    block = results_table.render(tmp_path)
+    assert "| sr_x2 | mine | 111.1 ✓ | 0.93 ✓ | 40.0 ✓ | +0.10 dB vs rival ✗ | no |" in block
+    summary[2].update(G=0.5, ms_ratio_heavy=12.0)
+    del summary[3]
+    (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
+    block = results_table.render(tmp_path)
+    assert "| 0.50 ✗ (0.40 short) | 12.0 ✗ | no peer at ≥ its MACs ✓ | no |" in block
+    summary[2]["role"] = "candidate"
+    (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
+    assert "Against the targets" not in results_table.render(tmp_path)

@@ -1,0 +1,33 @@
+"""The search issue's (#4) targets for the registered searched model, judged on one task's `pixelnas eval` report.
+
+R = MACs(heavy)/MACs(searched) ≥ 100, G = (PSNR_searched − PSNR_classical)/(PSNR_heavy − PSNR_classical) ≥ 0.90,
+measured CPU time heavy/searched ≥ 30, and ≥ 0.2 dB above every peer whose MACs are ≥ the searched model's.
+The numbers are the issue's; nothing here relaxes them.
+"""
+from __future__ import annotations
+
+MIN_R = 100.0
+MIN_G = 0.90
+MIN_TIME_RATIO = 30.0
+PEER_MARGIN_DB = 0.2
+
+
+def check(report: dict) -> dict | None:
+    """{'name', 'R', 'G', 'time_ratio', 'peer', 'peer_margin_db', 'met': {...}} for the report's searched model, or
+    None when it has none. `peer` is the strongest peer at ≥ the searched model's MACs (None if there is none, which
+    meets the peer rule), `peer_margin_db` the searched model's PSNR minus that peer's."""
+    rows = report["summary"]
+    searched = next((r for r in rows if r["role"] == "searched"), None)
+    if searched is None or searched.get("psnr") is None:
+        return None
+    rivals = [r for r in rows if r["role"] == "peer" and r.get("psnr") is not None
+              and r["macs_per_input_mp"] >= searched["macs_per_input_mp"]]
+    peer = max(rivals, key=lambda r: r["psnr"], default=None)
+    margin = None if peer is None else searched["psnr"] - peer["psnr"]
+    ratio = searched.get("ms_ratio_heavy")
+    return {"name": searched["name"], "R": searched["R"], "G": searched["G"], "time_ratio": ratio,
+            "peer": None if peer is None else peer["name"], "peer_margin_db": margin,
+            "met": {"R": searched["R"] is not None and searched["R"] >= MIN_R,
+                    "G": searched["G"] is not None and searched["G"] >= MIN_G,
+                    "time": ratio is not None and ratio >= MIN_TIME_RATIO,
+                    "peers": margin is None or margin >= PEER_MARGIN_DB}}
