@@ -34,6 +34,7 @@ from isp.stages.resize import SuperResolution, classical_sr
 from searched_models import zoo
 from searched_models.cost import measure_latency_ms, spec_cost
 from searched_models.data import load_folder
+from searched_models import targets
 from searched_models.floors import check_floors, format_floors
 from searched_models.infer import run_chw
 from isp.layout import to_chw, to_hwc
@@ -252,6 +253,7 @@ def format_report(report: dict) -> str:
                  + ("; MACs per input MP are per packed (2×2 sensor) MP for denoise_raw, per LR MP for sr_x2"
                     if report["task"] != "enhance" else ""))
     lines += format_floors(report.get("floors", []))
+    lines += targets.format_check(targets.check(report))
     for s in report["summary"]:
         if s.get("training_status") == "training":
             lines.append(f"note: {s['name']} is still training ({s['steps_done']}/{s['steps']} steps)")

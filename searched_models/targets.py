@@ -31,3 +31,27 @@ def check(report: dict) -> dict | None:
                     "G": searched["G"] is not None and searched["G"] >= MIN_G,
                     "time": ratio is not None and ratio >= MIN_TIME_RATIO,
                     "peers": margin is None or margin >= PEER_MARGIN_DB}}
+
+
+def format_check(c: dict | None) -> list[str]:
+    """Printable lines for `pixelnas eval`, one per target, like the heavies' floor lines."""
+    if c is None:
+        return []
+    name, met = c["name"], c["met"]
+
+    def verdict(ok: bool, short: float | None, unit: str = "") -> str:
+        return "met" if ok else ("NOT met" + ("" if short is None else f" (short by {short:.2f}{unit})"))
+
+    lines = [f"target R ≥ {MIN_R:.0f}: {name} {c['R']:.1f} → {verdict(met['R'], MIN_R - c['R'])}",
+             f"target G ≥ {MIN_G:.2f}: {name} " + ("–" if c["G"] is None else f"{c['G']:.2f}")
+             + f" → {verdict(met['G'], None if c['G'] is None else MIN_G - c['G'])}",
+             f"target heavy/searched CPU time ≥ {MIN_TIME_RATIO:.0f}×: {name} "
+             + ("–" if c["time_ratio"] is None else f"{c['time_ratio']:.1f}×")
+             + f" → {verdict(met['time'], None if c['time_ratio'] is None else MIN_TIME_RATIO - c['time_ratio'], '×')}"]
+    if c["peer"] is None:
+        lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} → met (no such peer)")
+    else:
+        lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} "
+                     f"{c['peer_margin_db']:+.2f} dB vs {c['peer']} → "
+                     f"{verdict(met['peers'], PEER_MARGIN_DB - c['peer_margin_db'], ' dB')}")
+    return lines

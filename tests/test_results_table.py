@@ -86,6 +86,9 @@ def test_the_targets_table_judges_the_searched_model_against_the_search_issue(tm
     # the cheaper peer beats it but does not count; the rival at more MACs is only 0.1 dB behind: the rule fails
     assert c["peer"] == "rival" and c["peer_margin_db"] == pytest.approx(0.1)
     assert c["met"] == {"R": True, "G": True, "time": True, "peers": False}
+    lines = targets.format_check(c)                           # what `pixelnas eval` prints under the floors
+    assert lines[0] == "target R ≥ 100: mine 111.1 → met" and lines[1] == "target G ≥ 0.90: mine 0.93 → met"
+    assert lines[3].endswith("+0.10 dB vs rival → NOT met (short by 0.10 dB)")
     (tmp_path / "sr_x2").mkdir()
     (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
     block = results_table.render(tmp_path)
