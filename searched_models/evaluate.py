@@ -31,10 +31,9 @@ from isp.simulate import crop_even, downscale_x2, quantise_8bit, unprocess
 from isp.stages.denoise import RawDenoise
 from isp.stages.enhance import Enhance, enhance_classical, local_laplacian
 from isp.stages.resize import SuperResolution, classical_sr
-from searched_models import zoo
+from searched_models import targets, zoo
 from searched_models.cost import measure_latency_ms, spec_cost
 from searched_models.data import load_folder
-from searched_models import targets
 from searched_models.floors import check_floors, format_floors
 from searched_models.infer import run_chw
 from isp.layout import to_chw, to_hwc

@@ -13,7 +13,8 @@ PEER_MARGIN_DB = 0.2
 
 
 def check(report: dict) -> dict | None:
-    """{'name', 'R', 'G', 'time_ratio', 'peer', 'peer_margin_db', 'met': {...}} for the report's searched model, or
+    """{'name', 'R', 'G', 'time_ratio', 'peer', 'peer_margin_db', 'met': {...}, 'short': {...}} for the report's
+    searched model (`short`: how far each figure falls below its target, None where met or unknown), or
     None when it has none. `peer` is the strongest peer at ≥ the searched model's MACs (None if there is none, which
     meets the peer rule), `peer_margin_db` the searched model's PSNR minus that peer's."""
     rows = report["summary"]
@@ -25,33 +26,37 @@ def check(report: dict) -> dict | None:
     peer = max(rivals, key=lambda r: r["psnr"], default=None)
     margin = None if peer is None else searched["psnr"] - peer["psnr"]
     ratio = searched.get("ms_ratio_heavy")
+    short = {"R": _short(searched["R"], MIN_R), "G": _short(searched["G"], MIN_G),
+             "time": _short(ratio, MIN_TIME_RATIO), "peers": _short(margin, PEER_MARGIN_DB)}
     return {"name": searched["name"], "R": searched["R"], "G": searched["G"], "time_ratio": ratio,
-            "peer": None if peer is None else peer["name"], "peer_margin_db": margin,
+            "peer": None if peer is None else peer["name"], "peer_margin_db": margin, "short": short,
             "met": {"R": searched["R"] is not None and searched["R"] >= MIN_R,
                     "G": searched["G"] is not None and searched["G"] >= MIN_G,
                     "time": ratio is not None and ratio >= MIN_TIME_RATIO,
                     "peers": margin is None or margin >= PEER_MARGIN_DB}}
 
 
+def _short(value: float | None, bound: float) -> float | None:
+    """How far `value` falls below `bound` (None when it does not, or is unknown)."""
+    return None if value is None or value >= bound else bound - value
+
+
 def format_check(c: dict | None) -> list[str]:
     """Printable lines for `pixelnas eval`, one per target, like the heavies' floor lines."""
     if c is None:
         return []
-    name, met = c["name"], c["met"]
+    name, met, short = c["name"], c["met"], c["short"]
 
-    def verdict(ok: bool, short: float | None, unit: str = "") -> str:
-        return "met" if ok else ("NOT met" + ("" if short is None else f" (short by {short:.2f}{unit})"))
+    def verdict(key: str, unit: str = "") -> str:
+        return "met" if met[key] else ("NOT met" + ("" if short[key] is None else f" (short by {short[key]:.2f}{unit})"))
 
-    lines = [f"target R ≥ {MIN_R:.0f}: {name} {c['R']:.1f} → {verdict(met['R'], MIN_R - c['R'])}",
-             f"target G ≥ {MIN_G:.2f}: {name} " + ("–" if c["G"] is None else f"{c['G']:.2f}")
-             + f" → {verdict(met['G'], None if c['G'] is None else MIN_G - c['G'])}",
+    lines = [f"target R ≥ {MIN_R:.0f}: {name} {c['R']:.1f} → {verdict('R')}",
+             f"target G ≥ {MIN_G:.2f}: {name} " + ("–" if c["G"] is None else f"{c['G']:.2f}") + f" → {verdict('G')}",
              f"target heavy/searched CPU time ≥ {MIN_TIME_RATIO:.0f}×: {name} "
-             + ("–" if c["time_ratio"] is None else f"{c['time_ratio']:.1f}×")
-             + f" → {verdict(met['time'], None if c['time_ratio'] is None else MIN_TIME_RATIO - c['time_ratio'], '×')}"]
+             + ("–" if c["time_ratio"] is None else f"{c['time_ratio']:.1f}×") + f" → {verdict('time', '×')}"]
     if c["peer"] is None:
         lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} → met (no such peer)")
     else:
         lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} "
-                     f"{c['peer_margin_db']:+.2f} dB vs {c['peer']} → "
-                     f"{verdict(met['peers'], PEER_MARGIN_DB - c['peer_margin_db'], ' dB')}")
+                     f"{c['peer_margin_db']:+.2f} dB vs {c['peer']} → {verdict('peers', ' dB')}")
     return lines
