@@ -41,6 +41,26 @@ def _short(value: float | None, bound: float) -> float | None:
     return None if value is None or value >= bound else bound - value
 
 
+def shown(value: float, bound: float, digits: int, sign: bool = False) -> str:
+    """`value` with `digits` decimals, or more where rounding would put it on the other side of `bound`
+    (a G of 0.895 reads 0.895, not a passing-looking 0.90; an R of 99.96 reads 99.96, not 100.0)."""
+    spec = "+" if sign else ""
+    for d in range(digits, 7):
+        text = f"{value:{spec}.{d}f}"
+        if (float(text) >= bound) == (value >= bound):
+            return text
+    return text
+
+
+def shown_short(short: float, digits: int) -> str:
+    """A shortfall with `digits` decimals, or more where it would otherwise read as zero."""
+    for d in range(digits, 7):
+        text = f"{short:.{d}f}"
+        if float(text) > 0:
+            return text
+    return text
+
+
 def format_check(c: dict | None) -> list[str]:
     """Printable lines for `pixelnas eval`, one per target, like the heavies' floor lines."""
     if c is None:
@@ -48,15 +68,15 @@ def format_check(c: dict | None) -> list[str]:
     name, met, short = c["name"], c["met"], c["short"]
 
     def verdict(key: str, unit: str = "") -> str:
-        return "met" if met[key] else ("NOT met" + ("" if short[key] is None else f" (short by {short[key]:.2f}{unit})"))
+        return "met" if met[key] else ("NOT met" + ("" if short[key] is None else f" (short by {shown_short(short[key], 2)}{unit})"))
 
-    lines = [f"target R ≥ {MIN_R:.0f}: {name} {c['R']:.1f} → {verdict('R')}",
-             f"target G ≥ {MIN_G:.2f}: {name} " + ("–" if c["G"] is None else f"{c['G']:.2f}") + f" → {verdict('G')}",
+    lines = [f"target R ≥ {MIN_R:.0f}: {name} {shown(c['R'], MIN_R, 1)} → {verdict('R')}",
+             f"target G ≥ {MIN_G:.2f}: {name} " + ("–" if c["G"] is None else shown(c["G"], MIN_G, 2)) + f" → {verdict('G')}",
              f"target heavy/searched CPU time ≥ {MIN_TIME_RATIO:.0f}×: {name} "
-             + ("–" if c["time_ratio"] is None else f"{c['time_ratio']:.1f}×") + f" → {verdict('time', '×')}"]
+             + ("–" if c["time_ratio"] is None else f"{shown(c['time_ratio'], MIN_TIME_RATIO, 1)}×") + f" → {verdict('time', '×')}"]
     if c["peer"] is None:
         lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} → met (no such peer)")
     else:
         lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} "
-                     f"{c['peer_margin_db']:+.2f} dB vs {c['peer']} → {verdict('peers', ' dB')}")
+                     f"{shown(c['peer_margin_db'], PEER_MARGIN_DB, 2, sign=True)} dB vs {c['peer']} → {verdict('peers', ' dB')}")
     return lines

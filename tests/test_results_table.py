@@ -98,6 +98,13 @@ def test_the_targets_table_judges_the_searched_model_against_the_search_issue(tm
     (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
     block = results_table.render(tmp_path)
     assert "| 0.50 ✗ (0.40 short) | 12.0 ✗ | no peer at ≥ its MACs ✓ | no |" in block
+    summary[2].update(G=0.8951, R=99.96, ms_ratio_heavy=29.99)   # misses that 2 (or 1) decimals would round up
+    lines = targets.format_check(targets.check(report))
+    assert lines[0] == "target R ≥ 100: mine 99.96 → NOT met (short by 0.04)"
+    assert lines[1] == "target G ≥ 0.90: mine 0.895 → NOT met (short by 0.005)"
+    assert lines[2].endswith("mine 29.99× → NOT met (short by 0.01×)")
+    (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
+    assert "| sr_x2 | mine | 99.96 ✗ | 0.895 ✗ (0.005 short) | 29.99 ✗ |" in results_table.render(tmp_path)
     summary[2]["role"] = "candidate"
     (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
     assert "Against the targets" not in results_table.render(tmp_path)
