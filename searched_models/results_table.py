@@ -80,15 +80,13 @@ def targets_table(reports: list[dict]) -> list[str]:
         met = c["met"]
         heavy = next((r for r in report["summary"] if r["role"] == "heavy"), {})
         provisional = " ‡" if trained(report["task"], heavy).endswith(("‡", "⚠")) else ""
-        g = "–" if c["G"] is None else (f"{targets.shown(c['G'], targets.MIN_G, 2)} {_verdict(met['G'])}"
-                                        + ("" if met["G"] else f" ({targets.shown_short(c['short']['G'], 2)} short)"))
+        f = targets.shown_figures(c)
+        g = f["G"] if c["G"] is None else (f"{f['G']} {_verdict(met['G'])}"
+                                           + ("" if met["G"] else f" ({f['short']['G']} short)"))
         peer = ("no peer at ≥ its MACs ✓" if c["peer"] is None else
-                f"{targets.shown(c['peer_margin_db'], targets.PEER_MARGIN_DB, 2, sign=True)} dB vs {c['peer']} "
-                f"{_verdict(met['peers'])}")
-        r = "–" if c["R"] is None else targets.shown(c["R"], targets.MIN_R, 1)
-        time = "–" if c["time_ratio"] is None else targets.shown(c["time_ratio"], targets.MIN_TIME_RATIO, 1)
-        rows.append(f"| {report['task']} | {c['name']} | {r} {_verdict(met['R'])} | "
-                    f"{g}{provisional} | {time} {_verdict(met['time'])} | {peer} | "
+                f"{f['peers']} dB vs {c['peer']} {_verdict(met['peers'])}")
+        rows.append(f"| {report['task']} | {c['name']} | {f['R']} {_verdict(met['R'])} | "
+                    f"{g}{provisional} | {f['time']} {_verdict(met['time'])} | {peer} | "
                     f"{'yes' if all(met.values()) else 'no'} |")
     if not rows:
         return []

@@ -41,42 +41,53 @@ def _short(value: float | None, bound: float) -> float | None:
     return None if value is None or value >= bound else bound - value
 
 
+def _widened(value: float, digits: int, keeps, spec: str = "") -> str:
+    """`value` with `digits` decimals, or the fewest more (up to 6) for which `keeps(float(text))` holds."""
+    for d in range(digits, 7):
+        text = f"{value:{spec}.{d}f}"
+        if keeps(float(text)):
+            return text
+    return text
+
+
 def shown(value: float, bound: float, digits: int, sign: bool = False) -> str:
     """`value` with `digits` decimals, or more where rounding would put it on the other side of `bound`
     (a G of 0.895 reads 0.895, not a passing-looking 0.90; an R of 99.96 reads 99.96, not 100.0)."""
-    spec = "+" if sign else ""
-    for d in range(digits, 7):
-        text = f"{value:{spec}.{d}f}"
-        if (float(text) >= bound) == (value >= bound):
-            return text
-    return text
+    return _widened(value, digits, lambda v: (v >= bound) == (value >= bound), "+" if sign else "")
 
 
 def shown_short(short: float, digits: int) -> str:
     """A shortfall with `digits` decimals, or more where it would otherwise read as zero."""
-    for d in range(digits, 7):
-        text = f"{short:.{d}f}"
-        if float(text) > 0:
-            return text
-    return text
+    return _widened(short, digits, lambda v: v > 0)
+
+
+def shown_figures(c: dict) -> dict:
+    """The check's figures as text for `pixelnas eval` and the README table alike: 'R', 'G', 'time', 'peers'
+    (the peer margin in dB; None without a peer) via `shown`, '–' where unknown, and 'short' via `shown_short`."""
+    def text(value, bound, digits, sign=False):
+        return "–" if value is None else shown(value, bound, digits, sign)
+
+    return {"R": text(c["R"], MIN_R, 1), "G": text(c["G"], MIN_G, 2), "time": text(c["time_ratio"], MIN_TIME_RATIO, 1),
+            "peers": None if c["peer"] is None else text(c["peer_margin_db"], PEER_MARGIN_DB, 2, sign=True),
+            "short": {k: None if v is None else shown_short(v, 2) for k, v in c["short"].items()}}
 
 
 def format_check(c: dict | None) -> list[str]:
     """Printable lines for `pixelnas eval`, one per target, like the heavies' floor lines."""
     if c is None:
         return []
-    name, met, short = c["name"], c["met"], c["short"]
+    name, met, f = c["name"], c["met"], shown_figures(c)
 
     def verdict(key: str, unit: str = "") -> str:
-        return "met" if met[key] else ("NOT met" + ("" if short[key] is None else f" (short by {shown_short(short[key], 2)}{unit})"))
+        return "met" if met[key] else ("NOT met" + ("" if f["short"][key] is None else f" (short by {f['short'][key]}{unit})"))
 
-    lines = [f"target R ≥ {MIN_R:.0f}: {name} {shown(c['R'], MIN_R, 1)} → {verdict('R')}",
-             f"target G ≥ {MIN_G:.2f}: {name} " + ("–" if c["G"] is None else shown(c["G"], MIN_G, 2)) + f" → {verdict('G')}",
+    lines = [f"target R ≥ {MIN_R:.0f}: {name} {f['R']} → {verdict('R')}",
+             f"target G ≥ {MIN_G:.2f}: {name} {f['G']} → {verdict('G')}",
              f"target heavy/searched CPU time ≥ {MIN_TIME_RATIO:.0f}×: {name} "
-             + ("–" if c["time_ratio"] is None else f"{shown(c['time_ratio'], MIN_TIME_RATIO, 1)}×") + f" → {verdict('time', '×')}"]
+             + (f["time"] if c["time_ratio"] is None else f"{f['time']}×") + f" → {verdict('time', '×')}"]
     if c["peer"] is None:
         lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} → met (no such peer)")
     else:
         lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} "
-                     f"{shown(c['peer_margin_db'], PEER_MARGIN_DB, 2, sign=True)} dB vs {c['peer']} → {verdict('peers', ' dB')}")
+                     f"{f['peers']} dB vs {c['peer']} → {verdict('peers', ' dB')}")
     return lines
