@@ -39,6 +39,30 @@ def trained(task: str, row: dict) -> str:
     return f"{done}, rising ‡" if row.get("plateau") is False and is_judged(task, row) else f"{done}"
 
 
+def shown_folder(folder: str) -> str:
+    """A folder as the README shows it: the shared data relative to the checkout (`../shared/data/…`, the layout
+    the brief describes), any other folder as it was given."""
+    marker = "/shared/data/"
+    return "../shared/data/" + folder.split(marker, 1)[1] if marker in folder else folder
+
+
+def reproduce_command(report: dict) -> str:
+    """The `pixelnas eval` command that writes this report again: its task, folders, ISOs, seed, threads and the
+    models it scored by zoo name (the enhance task's reference operator is always added, so it is not listed)."""
+    models = [row["name"] for row in report["summary"] if row["name"] != "reference"]
+    parts = ["pixelnas eval", f"--task {report['task']}",
+             "--images " + ",".join(shown_folder(f) for f in report["folders"]), "--models " + ",".join(models)]
+    if report.get("isos"):
+        parts.append("--iso " + ",".join(str(i) for i in report["isos"]))
+    if report.get("limit"):
+        parts.append(f"--limit {report['limit']}")
+    if report.get("threads"):
+        parts.append(f"--threads {report['threads']}")
+    parts += [f"--seed {report['seed']}",
+              f"--json {eval_path(report['task'], Path('searched_models/zoo')).as_posix()}"]
+    return " ".join(parts)
+
+
 def task_table(report: dict) -> list[str]:
     sets = ", ".join(sorted({g["set"] for g in report["groups"]}))
     isos = f", ISO {', '.join(str(i) for i in report['isos'])}" if report.get("isos") else ""
@@ -62,6 +86,8 @@ def task_table(report: dict) -> list[str]:
         consequence = (", so this task's G is provisional too" if any(r["role"] == "heavy" for r in rising) else "")
         lines += ["", "‡ its schedule ended while validation still gained ≥ 0.05 dB over the last quarter of the "
                       f"steps: not yet the plateau the heavies are trained to{consequence}."]
+    if "folders" in report:
+        lines += ["", f"Reproduce: `{reproduce_command(report)}`"]
     return lines + [""]
 
 

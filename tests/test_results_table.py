@@ -1,5 +1,6 @@
 """The README results table must be what `pixelnas results-table` generates from the committed eval JSON."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,26 @@ def test_the_targets_table_judges_the_searched_model_against_the_search_issue(tm
     summary[2]["role"] = "candidate"
     (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
     assert "Against the targets" not in results_table.render(tmp_path)
+
+
+@pytest.mark.parametrize("task", results_table.TASKS)
+def test_the_reproduce_command_parses_into_the_committed_evaluation(task):
+    """The command shown under each table, read by pixelnas's own parser, asks for exactly the report's task,
+    folders, ISOs, seed, threads and models."""
+    from searched_models.cli import build_parser
+    from searched_models.evaluate import expand_folders
+
+    path = results_table.eval_path(task)
+    if not path.exists():
+        pytest.skip(f"no committed evaluation for {task}")
+    report = json.loads(path.read_text())
+    args = build_parser().parse_args(results_table.reproduce_command(report).split()[1:])
+    assert (args.command, args.task) == ("eval", task)
+    assert [Path(f).parts[-3:] for f in expand_folders(args.images)] == \
+        [Path(f).parts[-3:] for f in report["folders"]]
+    assert args.seed == report["seed"] and args.threads == report["threads"] and args.limit is None
+    if task == "denoise_raw":
+        assert args.iso == report["isos"]
+    names = args.models.split(",")
+    assert set(names) | ({"reference"} if task == "enhance" else set()) == {r["name"] for r in report["summary"]}
+    assert args.json == f"searched_models/zoo/{task}/eval.json"
