@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -48,10 +49,12 @@ def shown_folder(folder: str) -> str:
 
 def reproduce_command(report: dict) -> str:
     """The `pixelnas eval` command that writes this report again: its task, folders, ISOs, seed, threads and the
-    models it scored by zoo name (the enhance task's reference operator is always added, so it is not listed)."""
+    models it scored by zoo name (the enhance task's reference operator is always added, so it is not listed).
+    The folder list is shell-quoted, so a folder with a space in its name pastes as one argument."""
     models = [row["name"] for row in report["summary"] if row["name"] != "reference"]
     parts = ["pixelnas eval", f"--task {report['task']}",
-             "--images " + ",".join(shown_folder(f) for f in report["folders"]), "--models " + ",".join(models)]
+             "--images " + shlex.quote(",".join(shown_folder(f) for f in report["folders"])),
+             "--models " + ",".join(models)]
     if report.get("isos"):
         parts.append("--iso " + ",".join(str(i) for i in report["isos"]))
     if report.get("limit"):

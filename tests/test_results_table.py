@@ -1,5 +1,6 @@
 """The README results table must be what `pixelnas results-table` generates from the committed eval JSON."""
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,7 @@ def test_the_reproduce_command_parses_into_the_committed_evaluation(task):
     if not path.exists():
         pytest.skip(f"no committed evaluation for {task}")
     report = json.loads(path.read_text())
-    args = build_parser().parse_args(results_table.reproduce_command(report).split()[1:])
+    args = build_parser().parse_args(shlex.split(results_table.reproduce_command(report))[1:])
     assert (args.command, args.task) == ("eval", task)
     assert [Path(f).parts[-3:] for f in expand_folders(args.images)] == \
         [Path(f).parts[-3:] for f in report["folders"]]
@@ -132,3 +133,10 @@ def test_the_reproduce_command_parses_into_the_committed_evaluation(task):
     names = args.models.split(",")
     assert set(names) | ({"reference"} if task == "enhance" else set()) == {r["name"] for r in report["summary"]}
     assert args.json == f"searched_models/zoo/{task}/eval.json"
+
+
+def test_a_folder_with_a_space_stays_one_argument_in_the_reproduce_command():
+    report = {"task": "sr_x2", "folders": ["/data/my photos/Set5"], "seed": 0, "threads": 1,
+              "summary": [{"name": "classical"}, {"name": "edsr_baseline"}]}
+    argv = shlex.split(results_table.reproduce_command(report))
+    assert argv[argv.index("--images") + 1] == "/data/my photos/Set5"
