@@ -34,6 +34,15 @@ def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
     return bool(flags & BF16_CPU_FLAGS) if flags else None
 
 
+def bf16_warning(has_bf16: bool | None) -> str | None:
+    """What `pixelnas train --bf16` prints on a CPU without bf16 units (has_bf16 from cpu_has_bf16), else None.
+    On such a CPU (an AVX2-only AMD EPYC here, 2026-12-04) a heavy's step took 40x longer than in fp32."""
+    if has_bf16 is not False:
+        return None
+    return ("warning: this CPU has no AVX512-BF16/AMX-BF16, so --bf16 autocast is emulated and much slower than "
+            "fp32; drop --bf16 (a checkpoint resumes in either precision) or measure with `pixelnas bench-train`")
+
+
 def time_steps(spec: dict, bf16: bool, batch: int, patch: int, steps: int) -> float:
     """Median seconds per optimisation step (forward, L1 loss, backward, Adam) on random data."""
     torch.manual_seed(0)

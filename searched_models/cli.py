@@ -85,6 +85,12 @@ def run_train(args) -> int:
     if taken:     # one model per task holds it: set-role hands it over, demoting the holder, and records that
         raise InputError(f"{args.task}/{taken[0]} already has role {role}. Train {name} with --role candidate, then "
                          f"`pixelnas set-role --task {args.task} --name {name} --role {role}` when it is done.")
+    if args.bf16:
+        from searched_models.bench_train import bf16_warning, cpu_has_bf16
+
+        warning = bf16_warning(cpu_has_bf16())
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
     cfg = TrainConfig(task=args.task, name=name, spec=spec, images=args.images, steps=steps, role=role,
                       val_images=args.val_images, val_limit=args.val_limit, batch=args.batch or recipe.get("batch", 16),
                       patch=args.patch, lr=args.lr or recipe.get("lr", 2e-4), teacher=args.teacher, distill_weight=args.distill_weight, bf16=args.bf16,

@@ -471,6 +471,13 @@ def test_cpu_bf16_support_is_read_from_the_cpu_flags(tmp_path):
     assert cpu_has_bf16(tmp_path / "missing") is None
 
 
+def test_train_warns_about_bf16_only_on_a_cpu_without_bf16_units():
+    from searched_models.bench_train import bf16_warning
+    assert "slower than fp32" in bf16_warning(False)
+    assert bf16_warning(True) is None
+    assert bf16_warning(None) is None
+
+
 def test_a_candidate_never_stands_in_for_the_registered_searched_model(tmp_path):
     from safetensors.torch import save_file
 
