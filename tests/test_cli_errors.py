@@ -89,3 +89,15 @@ def test_number_types_refuse_nan_and_inf_but_take_any_integer():
     for text in ("nan", "inf", "-inf"):
         with pytest.raises(argparse.ArgumentTypeError, match="finite"):
             positive_float(text)
+
+
+@pytest.mark.parametrize("has_bf16, warned", [(False, True), (True, False), (None, False)])
+def test_train_with_bf16_warns_on_a_cpu_without_bf16_units(capsys, tmp_path, junk_folder, monkeypatch,
+                                                            has_bf16, warned):
+    from searched_models import bench_train
+
+    monkeypatch.setattr(bench_train, "cpu_has_bf16", lambda *_: has_bf16)
+    code, err = pixelnas(capsys, "train", "--task", "sr_x2", "--name", "fsrcnn", "--images", str(junk_folder),
+                         "--steps", "2", "--bf16", "--zoo", str(tmp_path / "zoo"))
+    assert code == 2 and "text.jpg" in err                    # the warning does not stop the run; the junk does
+    assert ("no AVX512-BF16/AMX-BF16" in err) is warned
