@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from isp.cli_types import image_side, non_negative_int, output_file, positive_float, positive_int, write_text
+from isp.cli_types import distinct_files, image_side, iso_value, non_negative_int, output_file, positive_int, write_text
 
 
 def add_commands(sub) -> None:
@@ -14,7 +14,8 @@ def add_commands(sub) -> None:
     p.add_argument("input", help="photo (PNG/JPEG/TIFF) or camera RAW file")
     p.add_argument("-o", "--output", required=True, help="output image (PNG, JPEG or TIFF)")
     noise = p.add_mutually_exclusive_group()
-    noise.add_argument("--iso", type=positive_float, default=800, help="simulated sensor ISO for photos (default 800)")
+    noise.add_argument("--iso", type=iso_value, default=800,
+                       help="simulated sensor ISO for photos, 50–12800 (default 800)")
     noise.add_argument("--noise-free", action="store_true", help="simulate without sensor noise (photos only)")
     p.add_argument("--zoom", action="store_true", help="×2 zoom: the sensor sees the photo at half size; sr_x2 restores it")
     p.add_argument("--enhance", nargs="?", const="classical", default=None, metavar="VARIANT",
@@ -48,6 +49,7 @@ def run_process(args) -> int:
     from isp import metrics
     from isp.pipeline import Pipeline
 
+    distinct_files(**{"input": args.input, "output image": args.output, "JSON file": args.json})
     output_file(args.output, "output image")
     if args.json:
         output_file(args.json, "JSON file")

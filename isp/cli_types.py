@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import tempfile
 from pathlib import Path
 
 from isp.compare_types import LONG_SIDE_RANGE
 from isp.errors import SettingError
+from isp.simulate import ISO_RANGE
 
 
 def _number(kind, minimum, text: str):
@@ -58,6 +60,23 @@ def non_negative_float(text: str) -> float:
     return _number(float, 0.0, text)
 
 
+def iso_value(text: str) -> float:
+    """A sensor ISO within `isp.simulate.ISO_RANGE` (the range the noise model is calibrated for)."""
+    value = _number(float, 0.0, text)
+    if not ISO_RANGE[0] <= value <= ISO_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"ISO must be {ISO_RANGE[0]}–{ISO_RANGE[1]}, got {text}")
+    return value
+
+
+def iso_list(text: str) -> list[int]:
+    """A comma-separated list of whole ISOs within `isp.simulate.ISO_RANGE`, e.g. '800,3200'."""
+    values = int_list(text)
+    wrong = [v for v in values if not ISO_RANGE[0] <= v <= ISO_RANGE[1]]
+    if wrong:
+        raise argparse.ArgumentTypeError(f"ISO must be {ISO_RANGE[0]}–{ISO_RANGE[1]}, got {wrong[0]}")
+    return values
+
+
 def int_list(text: str) -> list[int]:
     """A comma-separated list of positive integers, e.g. '800,3200'."""
     values = [positive_int(item.strip()) for item in text.split(",") if item.strip()]
@@ -79,7 +98,26 @@ def output_file(path: str | Path, what: str = "output file") -> Path:
         raise SettingError(f"Cannot write the {what} '{path}': '{parent}' is a file, not a folder.")
     if not os.access(parent, os.W_OK):
         raise SettingError(f"Cannot write the {what} '{path}': no write permission in '{parent}'.")
+    try:                     # the permission bits can say yes where writing fails (root, /proc, a read-only mount)
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as error:
+        raise SettingError(f"Cannot write the {what} '{path}': '{parent}' does not take new files "
+                           f"({error.strerror or error}).") from None
     return path
+
+
+def distinct_files(**named: str | Path | None) -> None:
+    """Refuse two roles naming one file (say the output image and `--json`, or the input and the output): the
+    later write would silently replace the earlier file. `named` maps a description to a path (None skipped)."""
+    seen: dict[Path, str] = {}
+    for what, path in named.items():
+        if path is None:
+            continue
+        key = Path(path).expanduser().resolve()
+        if key in seen:
+            raise SettingError(f"The {seen[key]} and the {what} are the same file ('{path}'); "
+                               "give them different names, or one would overwrite the other.")
+        seen[key] = what
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -337,6 +337,10 @@ def _decode_tiff(data: bytes, name: str) -> tuple[np.ndarray, int]:
         return _to_rgb(arr), orientation
     if photometric == 5 and arr.ndim == 3 and arr.shape[2] >= 4:   # SEPARATED (CMYK), naive conversion
         return (1.0 - arr[..., :3]) * (1.0 - arr[..., 3:4]), orientation
+    if photometric in (32803, 34892):              # CFA (TIFF/EP) or LinearRaw (DNG): camera raw data
+        raise UnsupportedFormatError(
+            f"'{name}' holds camera RAW sensor data (a DNG or TIFF/EP file), not a photo; give it a .dng "
+            "extension to develop it as a RAW capture.")
     raise UnsupportedFormatError(
         f"'{name}' is a high-bit-depth TIFF with a colour model we do not read (photometric {photometric}); "
         "please convert it to 16-bit RGB TIFF or PNG.")

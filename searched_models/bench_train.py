@@ -145,7 +145,7 @@ def add_command(sub) -> None:
     p.add_argument("--batch", type=positive_int, default=16, help="patches per step (default 16)")
     p.add_argument("--patch", type=positive_int, default=48, help="crop size in network-input pixels (default 48)")
     p.add_argument("--steps", type=positive_int, default=3, help="timed steps per mode after one warm-up (default 3)")
-    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: all cores)")
     p.add_argument("--ab-steps", type=positive_int, metavar="K",
                    help="also the quality A/B: continue the zoo checkpoint of --name K steps in fp32 and again in "
                         "bf16 autocast (same batches and schedule) and compare validation PSNR; needs --images "

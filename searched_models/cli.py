@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from isp.cli_types import int_list, non_negative_int, output_file, positive_float, positive_int, write_text
+from isp.cli_types import iso_list, non_negative_int, output_file, positive_float, positive_int, write_text
 from isp.errors import InputError
 
 # Training recipes by name. "light" is the one recipe every peer and every searched model gets (same data,
@@ -111,11 +111,12 @@ def add_eval(sub) -> None:
     p.add_argument("--images", required=True, action="append",
                    help="image folder(s), comma-separated or repeated; each is reported separately")
     p.add_argument("--models", help="comma-separated: classical, heavy, searched, zoo names (default: all)")
-    p.add_argument("--iso", type=int_list, default=[800, 3200], help="ISOs for denoise_raw (default 800,3200)")
+    p.add_argument("--iso", type=iso_list, default=None,
+                   help="ISOs for denoise_raw, each 50–12800 (default 800,3200); other tasks take none")
     p.add_argument("--limit", type=positive_int, help="at most this many images per folder")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the simulated sensor noise (default 0)")
     p.add_argument("--json", help="write the report as JSON here")
-    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: all cores)")
     p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
     p.set_defaults(func=run_eval)
 
@@ -131,6 +132,8 @@ def run_eval(args) -> int:
         output_file(args.json, "JSON file")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.iso and args.task != "denoise_raw":
+        print(f"note: --iso applies to denoise_raw only; {args.task} is scored without sensor noise", file=sys.stderr)
     models = [m for m in args.models.split(",") if m] if args.models else None
     report = evaluate(args.task, expand_folders(args.images), models, args.iso, args.seed, args.limit,
                       Path(args.zoo) if args.zoo else None, progress=lambda m: print(m, file=sys.stderr, flush=True))

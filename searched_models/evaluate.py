@@ -220,9 +220,20 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
     report = {"task": task, "folders": [str(f) for f in folders], "isos": iso_list if task == "denoise_raw" else None,
               "seed": seed, "limit": limit, "timing_input": TIMING_SIZE, "threads": torch.get_num_threads(),
               "energy_note": "estimated from published per-operation energies (isp/power.py)",
-              "groups": groups, "summary": summary}
+              "groups": groups, "summary": summary, "zoo_peers": zoo_peers(task, zoo_dir)}
     report["floors"] = check_floors(report)
     return report
+
+
+def zoo_peers(task: str, zoo_dir: Path | None = None) -> list[dict]:
+    """Every peer of the task's zoo with its MACs per input MP, so the peer target can tell a peer that was not
+    evaluated from one that does not exist."""
+    peers = []
+    for card in zoo.list_models(task, **({"zoo_dir": zoo_dir} if zoo_dir else {})):
+        if card.get("role") == "peer":
+            cost = spec_cost(card["spec"])
+            peers.append({"name": card["name"], "macs_per_input_mp": cost.macs_per_pixel * 1e6 + cost.macs_per_image})
+    return peers
 
 
 def format_report(report: dict) -> str:

@@ -94,8 +94,14 @@ def task_table(report: dict) -> list[str]:
     return lines + [""]
 
 
-def _verdict(ok: bool) -> str:
-    return "✓" if ok else "✗"
+def _verdict(ok: bool | None) -> str:
+    return "?" if ok is None else "✓" if ok else "✗"
+
+
+def all_met(met: dict) -> str:
+    """'yes', 'no' (a target missed), or 'not all measured' (none missed, some not in the report)."""
+    values = list(met.values())
+    return "no" if False in values else "not all measured" if None in values else "yes"
 
 
 def targets_table(reports: list[dict]) -> list[str]:
@@ -111,12 +117,12 @@ def targets_table(reports: list[dict]) -> list[str]:
         provisional = " ‡" if trained(report["task"], heavy).endswith(("‡", "⚠")) else ""
         f = targets.shown_figures(c)
         g = f["G"] if c["G"] is None else (f"{f['G']} {_verdict(met['G'])}"
-                                           + ("" if met["G"] else f" ({f['short']['G']} short)"))
-        peer = ("no peer at ≥ its MACs ✓" if c["peer"] is None else
+                                           + ("" if met["G"] is not False else f" ({f['short']['G']} short)"))
+        peer = (f"no peer at ≥ its MACs {_verdict(met['peers'])}" if c["peer"] is None else
                 f"{f['peers']} dB vs {c['peer']} {_verdict(met['peers'])}")
         rows.append(f"| {report['task']} | {c['name']} | {f['R']} {_verdict(met['R'])} | "
                     f"{g}{provisional} | {f['time']} {_verdict(met['time'])} | {peer} | "
-                    f"{'yes' if all(met.values()) else 'no'} |")
+                    f"{all_met(met)} |")
     if not rows:
         return []
     return [f"**Against the targets** of the search (R ≥ {targets.MIN_R:.0f}, G ≥ {targets.MIN_G:.2f}, heavy / "

@@ -461,7 +461,7 @@ def add_command(sub) -> None:
     budget.add_argument("--max-macs", type=macs_argument, help="budget in MACs per input pixel (e.g. 12000 or 12k)")
     budget.add_argument("--budget-ratio", type=positive_float, help="budget as a fraction of the heavy model's MACs (e.g. 0.01)")
     p.add_argument("--trials", type=positive_int, help="run until the study has this many finished trials")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="sampler seed (give parallel workers different seeds)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="sampler seed (default 0; give parallel workers different seeds)")
     p.add_argument("--storage", help="Optuna journal file or RDB URL (default zoo/<task>/search.journal)")
     p.add_argument("--study", help="study name (default pixelnas-<task>)")
     p.add_argument("--images", help="folder of training photos")
@@ -482,7 +482,7 @@ def add_command(sub) -> None:
                         "(default 0.5)")
     p.add_argument("--population", type=positive_int, default=16, help="NSGA-II population size (default 16)")
     p.add_argument("--no-peers", action="store_true", help="do not enqueue the hand-designed peers in a new study")
-    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: all cores)")
     p.add_argument("--cache-mb", type=float, default=SearchConfig.cache_mb,
                    help="memory for the proxy's training batches and teacher outputs, reused by every trial of a "
                         f"worker (default {SearchConfig.cache_mb:g}; a batch that does not fit is recomputed each trial)")

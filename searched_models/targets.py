@@ -13,27 +13,44 @@ PEER_MARGIN_DB = 0.2
 
 
 def check(report: dict) -> dict | None:
-    """{'name', 'R', 'G', 'time_ratio', 'peer', 'peer_margin_db', 'met': {...}, 'short': {...}} for the report's
-    searched model (`short`: how far each figure falls below its target, None where met or unknown), or
-    None when it has none. `peer` is the strongest peer at ≥ the searched model's MACs (None if there is none, which
-    meets the peer rule), `peer_margin_db` the searched model's PSNR minus that peer's."""
+    """{'name', 'R', 'G', 'time_ratio', 'peer', 'peer_margin_db', 'unscored_peers', 'met': {...}, 'short': {...}}
+    for the report's searched model, or None when it has none. `met[key]` is True, False, or None when the report
+    cannot tell: R and the time ratio need the heavy in the report, G the heavy and the classical stage, and the
+    peer rule every zoo peer at ≥ the searched model's MACs (`report['zoo_peers']`, written by `pixelnas eval`;
+    `unscored_peers` names those the report left out). `short`: how far each figure falls below its target, None
+    where met or unknown. `peer` is the strongest scored peer at ≥ the searched model's MACs (None if there is
+    none, which meets the peer rule when no zoo peer was left out), `peer_margin_db` the searched model's PSNR
+    minus that peer's."""
     rows = report["summary"]
     searched = next((r for r in rows if r["role"] == "searched"), None)
     if searched is None or searched.get("psnr") is None:
         return None
     rivals = [r for r in rows if r["role"] == "peer" and r.get("psnr") is not None
               and r["macs_per_input_mp"] >= searched["macs_per_input_mp"]]
+    scored = {r["name"] for r in rows if r.get("psnr") is not None}
+    unscored = sorted(p["name"] for p in report.get("zoo_peers", [])
+                      if p["macs_per_input_mp"] >= searched["macs_per_input_mp"] and p["name"] not in scored)
     peer = max(rivals, key=lambda r: r["psnr"], default=None)
     margin = None if peer is None else searched["psnr"] - peer["psnr"]
     ratio = searched.get("ms_ratio_heavy")
     short = {"R": _short(searched["R"], MIN_R), "G": _short(searched["G"], MIN_G),
              "time": _short(ratio, MIN_TIME_RATIO), "peers": _short(margin, PEER_MARGIN_DB)}
+    peers_met = margin is None or margin >= PEER_MARGIN_DB
     return {"name": searched["name"], "R": searched["R"], "G": searched["G"], "time_ratio": ratio,
             "peer": None if peer is None else peer["name"], "peer_margin_db": margin, "short": short,
-            "met": {"R": searched["R"] is not None and searched["R"] >= MIN_R,
-                    "G": searched["G"] is not None and searched["G"] >= MIN_G,
-                    "time": ratio is not None and ratio >= MIN_TIME_RATIO,
-                    "peers": margin is None or margin >= PEER_MARGIN_DB}}
+            "unscored_peers": unscored,
+            "met": {"R": _met(searched["R"], MIN_R), "G": _met(searched["G"], MIN_G),
+                    "time": _met(ratio, MIN_TIME_RATIO),
+                    "peers": None if unscored and peers_met else peers_met}}
+
+
+def _met(value: float | None, bound: float) -> bool | None:
+    """Whether `value` reaches `bound`; None when the report does not have the value."""
+    return None if value is None else value >= bound
+
+
+UNMEASURED = {"R": "the heavy is not in the report", "G": "needs the heavy and classical in the report",
+              "time": "the heavy is not in the report"}
 
 
 def _short(value: float | None, bound: float) -> float | None:
@@ -79,6 +96,9 @@ def format_check(c: dict | None) -> list[str]:
     name, met, f = c["name"], c["met"], shown_figures(c)
 
     def verdict(key: str, unit: str = "") -> str:
+        if met[key] is None:
+            why = UNMEASURED.get(key) or f"peers not evaluated: {', '.join(c['unscored_peers'])}"
+            return f"not measured ({why})"
         return "met" if met[key] else ("NOT met" + ("" if f["short"][key] is None else f" (short by {f['short'][key]}{unit})"))
 
     lines = [f"target R ≥ {MIN_R:.0f}: {name} {f['R']} → {verdict('R')}",
@@ -86,7 +106,8 @@ def format_check(c: dict | None) -> list[str]:
              f"target heavy/searched CPU time ≥ {MIN_TIME_RATIO:.0f}×: {name} "
              + (f["time"] if c["time_ratio"] is None else f"{f['time']}×") + f" → {verdict('time', '×')}"]
     if c["peer"] is None:
-        lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} → met (no such peer)")
+        lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} → "
+                     + ("met (no such peer)" if met["peers"] else verdict("peers")))
     else:
         lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} "
                      f"{f['peers']} dB vs {c['peer']} → {verdict('peers', ' dB')}")

@@ -91,6 +91,16 @@ def test_pdf_and_raw_extension_are_named(tmp_path):
         load_image_bytes(b"II*\x00" + bytes(100), "shot.dng")
 
 
+def test_a_dng_under_a_photo_extension_is_named_as_camera_raw(tmp_path):
+    from pathlib import Path
+
+    dng = (Path(__file__).parent.parent / "assets" / "openisp_rggb_10bit.dng").read_bytes()
+    for name in ("raw.jpg", "raw.tif"):
+        (tmp_path / name).write_bytes(dng)
+        with pytest.raises(UnsupportedFormatError, match="camera RAW sensor data.*\\.dng extension"):
+            load_image(tmp_path / name)
+
+
 def test_pixel_bomb_header_is_rejected_before_decoding(tmp_path):
     p = tmp_path / "bomb.png"
     p.write_bytes(_png_header_only(30000, 30000))

@@ -112,6 +112,34 @@ def test_the_targets_table_judges_the_searched_model_against_the_search_issue(tm
     assert "Against the targets" not in results_table.render(tmp_path)
 
 
+def test_a_target_the_report_cannot_judge_reads_not_measured_never_met_or_missed(tmp_path):
+    """An eval without the heavy cannot judge R, G or the time ratio; one that left out a zoo peer at ≥ the
+    searched model's MACs cannot judge the peer rule (and must not call it met for want of a peer)."""
+    from searched_models import targets
+
+    row = {"ms_per_mp": 100.0, "energy": {"npu_int8": {"mj_per_12mp_photo": 1.0}}}
+    summary = [{**row, "name": "mine", "role": "searched", "macs_per_input_mp": 9e9, "psnr": 33.7, "R": None,
+                "G": None, "ms_ratio_heavy": None}]
+    report = {"task": "sr_x2", "seed": 0, "isos": None, "groups": [{"set": "Set5"}], "summary": summary,
+              "zoo_peers": [{"name": "rival", "macs_per_input_mp": 2e10}, {"name": "cheap", "macs_per_input_mp": 1e9}]}
+    c = targets.check(report)
+    assert c["met"] == {"R": None, "G": None, "time": None, "peers": None} and c["unscored_peers"] == ["rival"]
+    lines = targets.format_check(c)
+    assert lines[0] == "target R ≥ 100: mine – → not measured (the heavy is not in the report)"
+    assert lines[1].endswith("→ not measured (needs the heavy and classical in the report)")
+    assert lines[3].endswith("mine → not measured (peers not evaluated: rival)")
+    (tmp_path / "sr_x2").mkdir()
+    (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
+    assert "| sr_x2 | mine | – ? | – | – ? | no peer at ≥ its MACs ? | not all measured |" \
+        in results_table.render(tmp_path)
+    # a peer that was scored and beats it is a miss, whatever else was left out
+    summary.append({**row, "name": "rival", "role": "peer", "macs_per_input_mp": 2e10, "psnr": 33.9, "R": None,
+                    "G": None, "ms_ratio_heavy": None})
+    report["zoo_peers"].append({"name": "other", "macs_per_input_mp": 3e10})
+    c = targets.check(report)
+    assert c["met"]["peers"] is False and c["unscored_peers"] == ["other"]
+
+
 @pytest.mark.parametrize("task", results_table.TASKS)
 def test_the_reproduce_command_parses_into_the_committed_evaluation(task):
     """The command shown under each table, read by pixelnas's own parser, asks for exactly the report's task,
