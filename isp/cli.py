@@ -31,6 +31,7 @@ def add_commands(sub) -> None:
                    help="shrink the input to this long side first, 64–20000 px (default: full size)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (default 0)")
     p.add_argument("--json", help="also write the stage table and scores as JSON here")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads for the learned stages (default: all cores)")
     p.set_defaults(func=run_process)
 
     b = sub.add_parser("demosaic-bench", help="PSNR of the demosaicers on noise-free mosaics of a folder",
@@ -50,6 +51,10 @@ def run_process(args) -> int:
     from isp.pipeline import Pipeline
 
     distinct_files(**{"input": args.input, "output image": args.output, "JSON file": args.json})
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     output_file(args.output, "output image")
     if args.json:
         output_file(args.json, "JSON file")
