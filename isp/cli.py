@@ -94,7 +94,12 @@ def run_process(args) -> int:
         print("RAW input: no ground truth to score against")
     print(f"wrote {args.output} ({result.image.shape[1]}×{result.image.shape[0]})")
     if args.json:
+        settings = {"input": str(args.input), "output": str(args.output), "iso": None if args.noise_free else args.iso,
+                    "seed": args.seed, "zoom": args.zoom, "long_side": args.long_side, **config}
+        if capture.is_raw_file:
+            settings.update(iso=None, seed=None)      # a RAW file carries its own noise: neither applies
         write_text(args.json, json.dumps({
+            "settings": settings,
             "stages": [r.__dict__ | {"input_shape": list(r.input_shape), "output_shape": list(r.output_shape)}
                        for r in result.reports],
             "scores": scores, "assumptions": list(capture.notes)}, indent=2))

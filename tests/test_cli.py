@@ -19,6 +19,11 @@ def test_process_photo_with_iso_and_zoom(tmp_path, assets_dir):
     assert load_image(out).shape == (512, 512, 3)
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["scores"]["psnr"] > 20 and len(report["stages"]) == 7
+    # the JSON says how it was made, so the run can be repeated from it
+    assert report["settings"] | {"input": None, "output": None} == {
+        "input": None, "output": None, "iso": 1600.0, "seed": 0, "zoom": True, "long_side": None,
+        "demosaic": "malvar", "white_balance": "as_shot", "denoise_raw": "classical", "sr_x2": "classical",
+        "enhance": None}
 
 
 def test_process_the_shipped_dng(tmp_path, assets_dir):
