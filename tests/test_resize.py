@@ -80,3 +80,24 @@ def test_stage_doubles_size_and_counts_ops_per_input_pixel():
         out = stage(frame, variant)
         assert out.data.shape == (20, 24, 3) and out.space == "srgb"
     assert stage.macs(frame, "classical") == 10 * 12 * 4 * 16 * 3
+
+
+def test_the_isp_zoom_takes_a_networks_luma_on_the_bicubic_chroma():
+    """isp.stages.learned.luma_only_zoom: a network's colour change that keeps luma is dropped, its luma change is
+    kept on all three channels (Cb, Cr of the bicubic upscale)."""
+    import numpy as np
+
+    from isp.stages.enhance import luma
+    from isp.stages.learned import luma_only_zoom
+    from isp.stages.resize import classical_sr
+
+    rng = np.random.default_rng(0)
+    low = rng.uniform(0.2, 0.8, (16, 16, 3)).astype(np.float32)
+    base = classical_sr(low)
+    tint = np.float32([0.05, -0.02, -0.05]) - np.float32(0.05 * 0.299 - 0.02 * 0.587 - 0.05 * 0.114)
+    assert abs(float(tint @ np.float32([0.299, 0.587, 0.114]))) < 1e-7          # a pure chroma shift
+    np.testing.assert_allclose(luma_only_zoom(low, base + tint), base, atol=1e-6)
+    sharper = base + 0.03 * (base - base.mean())
+    out = luma_only_zoom(low, sharper)
+    np.testing.assert_allclose(luma(out), luma(np.clip(sharper, 0, 1)), atol=2e-3)
+    np.testing.assert_allclose(out - base, np.repeat((luma(out) - luma(base))[..., None], 3, -1), atol=1e-6)

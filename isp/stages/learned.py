@@ -21,6 +21,21 @@ def denoise_network_input(mosaic: np.ndarray, pattern: str, shot: float, read: f
     return np.concatenate([to_chw(packed), to_chw(sigma)], axis=0)
 
 
+def luma_only_zoom(low_res: np.ndarray, network_out: np.ndarray) -> np.ndarray:
+    """The ISP's ×2 zoom with a network: the network's luma Y' on the bicubic upscale's chroma (sRGB-encoded).
+
+    SR networks are judged on Y' (BT.601), and luma-only SR with bicubic Cb/Cr is the field's practice since
+    SRCNN (Dong et al., ECCV 2014); in the ISP the low-resolution input carries the demosaicker's colour errors,
+    which an RGB network trained on clean bicubic inputs sharpens. A luma network already adds one correction to
+    all three channels of the bicubic upscale, so its output changes only where clipping differs.
+    """
+    from isp.stages.enhance import luma, transfer_luma
+    from isp.stages.resize import classical_sr
+
+    base = classical_sr(low_res)
+    return transfer_luma(base, luma(np.clip(network_out, 0.0, 1.0)), luma(base))
+
+
 class LearnedSlot(Stage):
     """Wraps a classical stage; variants are its own plus every zoo model of `task` (names or roles)."""
 
@@ -55,6 +70,8 @@ class LearnedSlot(Stage):
         out = self.models.run(self.task, variant, self.network_input(frame))
         if self.task == "denoise_raw":
             return frame.with_data(unpack(to_hwc(out), frame.raw.pattern), "raw")
+        if self.task == "sr_x2":
+            return frame.with_data(luma_only_zoom(frame.data, to_hwc(out)), self.gives)
         return frame.with_data(np.clip(to_hwc(out), 0.0, 1.0), self.gives)
 
     def macs(self, frame: Frame, variant: str) -> int:
