@@ -62,7 +62,7 @@ def non_negative_float(text: str) -> float:
 
 def iso_value(text: str) -> float:
     """A sensor ISO within `isp.simulate.ISO_RANGE` (the range the noise model is calibrated for)."""
-    value = _number(float, 0.0, text)
+    value = _number(float, -math.inf, text)
     if not ISO_RANGE[0] <= value <= ISO_RANGE[1]:
         raise argparse.ArgumentTypeError(f"ISO must be {ISO_RANGE[0]}–{ISO_RANGE[1]}, got {text}")
     return value
@@ -109,15 +109,16 @@ def output_file(path: str | Path, what: str = "output file") -> Path:
 def distinct_files(**named: str | Path | None) -> None:
     """Refuse two roles naming one file (say the output image and `--json`, or the input and the output): the
     later write would silently replace the earlier file. `named` maps a description to a path (None skipped)."""
-    seen: dict[Path, str] = {}
+    seen: list[tuple[Path, str]] = []
     for what, path in named.items():
         if path is None:
             continue
-        key = Path(path).expanduser().resolve()
-        if key in seen:
-            raise SettingError(f"The {seen[key]} and the {what} are the same file ('{path}'); "
-                               "give them different names, or one would overwrite the other.")
-        seen[key] = what
+        path = Path(path)
+        for other, other_what in seen:
+            if path.resolve() == other.resolve() or (path.exists() and other.exists() and os.path.samefile(path, other)):
+                raise SettingError(f"The {other_what} and the {what} are the same file ('{path}'); "
+                                   "give them different names, or one would overwrite the other.")
+        seen.append((path, what))
 
 
 def write_text(path: str | Path, text: str) -> None:

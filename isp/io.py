@@ -109,6 +109,8 @@ def load_image_bytes(data: bytes, name: str, *, max_pixels: int = 50_000_000,
     except _DECODE_ERRORS as exc:
         raise CorruptFileError(f"'{name}' is damaged: its TIFF header cannot be read ({exc}).") from None
     try:
+        if fmt == "TIFF" and _is_dng(data):
+            raise UnsupportedFormatError(_camera_raw_message(name))
         if fmt not in SUPPORTED_FORMATS:
             raise UnsupportedFormatError(
                 f"'{name}' is a {fmt} image, which is not supported; please use PNG, JPEG or TIFF.")
@@ -313,6 +315,21 @@ def _decode_png16(data: bytes) -> np.ndarray:
     return _to_rgb(_to_unit_float(arr))
 
 
+def _camera_raw_message(name: str) -> str:
+    return (f"'{name}' holds camera RAW sensor data (a DNG or TIFF/EP file), not a photo; give it a .dng "
+            "extension to develop it as a RAW capture.")
+
+
+def _is_dng(data: bytes) -> bool:
+    """A TIFF whose first IFD has the DNGVersion tag (50706, DNG spec 1.4 §"DNGVersion"): a camera RAW, whose
+    first image is often only an 8-bit preview that would otherwise pass for the photo."""
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            return 50706 in tif.pages.first.tags
+    except Exception:        # an unreadable TIFF is reported by the decoding that follows
+        return False
+
+
 def _tiff_header(data: bytes) -> tuple[int, int]:
     """(width, height) of the first TIFF page, read from its IFD only."""
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
@@ -338,9 +355,7 @@ def _decode_tiff(data: bytes, name: str) -> tuple[np.ndarray, int]:
     if photometric == 5 and arr.ndim == 3 and arr.shape[2] >= 4:   # SEPARATED (CMYK), naive conversion
         return (1.0 - arr[..., :3]) * (1.0 - arr[..., 3:4]), orientation
     if photometric in (32803, 34892):              # CFA (TIFF/EP) or LinearRaw (DNG): camera raw data
-        raise UnsupportedFormatError(
-            f"'{name}' holds camera RAW sensor data (a DNG or TIFF/EP file), not a photo; give it a .dng "
-            "extension to develop it as a RAW capture.")
+        raise UnsupportedFormatError(_camera_raw_message(name))
     raise UnsupportedFormatError(
         f"'{name}' is a high-bit-depth TIFF with a colour model we do not read (photometric {photometric}); "
         "please convert it to 16-bit RGB TIFF or PNG.")

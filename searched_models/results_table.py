@@ -116,10 +116,12 @@ def targets_table(reports: list[dict]) -> list[str]:
         heavy = next((r for r in report["summary"] if r["role"] == "heavy"), {})
         provisional = " ‡" if trained(report["task"], heavy).endswith(("‡", "⚠")) else ""
         f = targets.shown_figures(c)
-        g = f["G"] if c["G"] is None else (f"{f['G']} {_verdict(met['G'])}"
+        g = f"{f['G']} ?" if c["G"] is None else (f"{f['G']} {_verdict(met['G'])}"
                                            + ("" if met["G"] is not False else f" ({f['short']['G']} short)"))
         peer = (f"no peer at ≥ its MACs {_verdict(met['peers'])}" if c["peer"] is None else
                 f"{f['peers']} dB vs {c['peer']} {_verdict(met['peers'])}")
+        if c["unscored_peers"]:
+            peer += f" (not evaluated: {', '.join(c['unscored_peers'])})"
         rows.append(f"| {report['task']} | {c['name']} | {f['R']} {_verdict(met['R'])} | "
                     f"{g}{provisional} | {f['time']} {_verdict(met['time'])} | {peer} | "
                     f"{all_met(met)} |")

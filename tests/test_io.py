@@ -99,6 +99,13 @@ def test_a_dng_under_a_photo_extension_is_named_as_camera_raw(tmp_path):
         (tmp_path / name).write_bytes(dng)
         with pytest.raises(UnsupportedFormatError, match="camera RAW sensor data.*\\.dng extension"):
             load_image(tmp_path / name)
+    # a camera's DNG puts an 8-bit RGB preview first (DNG spec): the DNGVersion tag still gives it away
+    preview = tmp_path / "preview_first.tif"
+    tifffile.imwrite(preview, _rgb8(64, 96), photometric="rgb", extratags=[(50706, "B", 4, (1, 4, 0, 0), True)])
+    with pytest.raises(UnsupportedFormatError, match="camera RAW sensor data"):
+        load_image(preview)
+    tifffile.imwrite(tmp_path / "plain.tif", _rgb8(64, 96), photometric="rgb")
+    assert load_image(tmp_path / "plain.tif").shape == (64, 96, 3)
 
 
 def test_pixel_bomb_header_is_rejected_before_decoding(tmp_path):

@@ -92,3 +92,25 @@ def test_a_classical_stage_is_charged_for_its_input_and_its_output(photo, tmp_pa
     assert stage_values(zoom, ModelCache(tmp_path)) == pytest.approx(5 * np.prod(zoom.input_shape))   # in + 4× out
     demosaic = result.report("demosaic")
     assert stage_values(demosaic, ModelCache(tmp_path)) == pytest.approx(4 * np.prod(demosaic.input_shape))
+
+
+def test_the_zoom_stage_keeps_an_rgb_networks_luma_and_the_bicubic_chroma(photo):
+    """In the ISP the heavy (an RGB network) changes only Y′ of the bicubic upscale: every channel moves by the
+    same amount, and that amount is the network's own luma change."""
+    from isp.stages.enhance import luma
+    from isp.stages.resize import classical_sr
+
+    result, _ = develop_photo(photo[:48, :48], iso=None, zoom=True, config={"sr_x2": "heavy"})
+    base = classical_sr(result.intermediates["tone"])
+    change = result.image - base
+    inside = (result.image > 0.01).all(-1) & (result.image < 0.99).all(-1)       # away from clipping
+    assert inside.mean() > 0.5 and np.abs(change).max() > 1e-3                     # the network did something
+    np.testing.assert_allclose(change[..., 0][inside], change[..., 1][inside], atol=1e-5)
+    np.testing.assert_allclose(change[..., 2][inside], change[..., 1][inside], atol=1e-5)
+    assert result.report("sr_x2").variant == "heavy"
+    from isp.layout import to_chw, to_hwc
+    from isp.models import ModelCache
+
+    own = np.clip(to_hwc(ModelCache().run("sr_x2", "heavy", to_chw(result.intermediates["tone"]))), 0, 1)
+    np.testing.assert_allclose(luma(result.image)[inside], luma(own)[inside], atol=1e-4)
+    assert np.abs(own - result.image)[inside].max() > 1e-3                  # its own chroma was not kept

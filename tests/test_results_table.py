@@ -130,7 +130,7 @@ def test_a_target_the_report_cannot_judge_reads_not_measured_never_met_or_missed
     assert lines[3].endswith("mine → not measured (peers not evaluated: rival)")
     (tmp_path / "sr_x2").mkdir()
     (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
-    assert "| sr_x2 | mine | – ? | – | – ? | no peer at ≥ its MACs ? | not all measured |" \
+    assert "| sr_x2 | mine | – ? | – ? | – ? | no peer at ≥ its MACs ? (not evaluated: rival) | not all measured |" \
         in results_table.render(tmp_path)
     # a peer that was scored and beats it is a miss, whatever else was left out
     summary.append({**row, "name": "rival", "role": "peer", "macs_per_input_mp": 2e10, "psnr": 33.9, "R": None,

@@ -27,8 +27,9 @@ def luma_only_zoom(low_res: np.ndarray, network_out: np.ndarray) -> np.ndarray:
     SR networks are judged on Y' (BT.601), and luma-only SR with bicubic Cb/Cr is the field's practice since
     SRCNN (Dong et al., ECCV 2014); in the ISP the low-resolution input carries the demosaicker's colour errors,
     which an RGB network trained on clean bicubic inputs sharpens. A luma network already adds one correction to
-    all three channels of the bicubic upscale, so its output changes only where clipping differs.
-    """
+    all three channels of its own bicubic upscale (torch's), so it changes only by the two bicubics' difference
+    and clipping. The stage's MACs stay the network's: the bicubic is not counted, as a network's bicubic skip
+    is not (`searched_models.cost`)."""
     from isp.stages.enhance import luma, transfer_luma
     from isp.stages.resize import classical_sr
 
