@@ -40,15 +40,19 @@ def load_capture(path: str | Path, *, iso: float | None = 800, zoom: bool = Fals
                  seed: int = 0) -> Capture:
     """Photo → simulated capture (+ truth) at `iso` (None = noise-free); RAW file → its mosaic.
 
-    long_side: shrink the input first so its long side is at most this many pixels (None = full size).
+    long_side: the processing size, the most pixels the developed picture has on its long side (None = full
+    size): a photo is shrunk to it first (with `zoom` its simulated sensor then sees half of it), a RAW mosaic
+    is binned to it, or with `zoom` to half of it, since the ×2 zoom doubles what the sensor gives.
     """
     path = Path(path)
     if is_raw_filename(path):
         raw = read_raw(path)
         notes = list(raw.assumptions)
-        if long_side and max(raw.mosaic.shape) > long_side:
-            raw = downscale_raw(raw, long_side)
-            notes.append(f"RAW binned to {raw.width}×{raw.height} for the processing size")
+        sensor_side = long_side // 2 if long_side and zoom else long_side
+        if sensor_side and max(raw.mosaic.shape) > sensor_side:
+            raw = downscale_raw(raw, sensor_side)
+            notes.append(f"RAW binned to {raw.width}×{raw.height} for the processing size"
+                         + (" (half of it: the ×2 zoom doubles it)" if zoom else ""))
         return Capture(raw, None, True, tuple(notes))
     photo = load_image(path)
     if long_side:

@@ -28,7 +28,8 @@ def add_commands(sub) -> None:
                         "name (default classical)")
     p.add_argument("--wb", default="as_shot", help="white balance: as_shot | grey_world (default as_shot)")
     p.add_argument("--long-side", type=image_side, default=None,
-                   help="shrink the input to this long side first, 64–20000 px (default: full size)")
+                   help="processing size: the output's long side at most, 64–20000 px; a photo is shrunk to it, a "
+                        "RAW binned by 2×2 tiles to fit it (to fit half of it with --zoom) (default: full size)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (default 0)")
     p.add_argument("--json", help="also write the stage table and scores as JSON here")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads for the learned stages (default: all cores)")
