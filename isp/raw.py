@@ -153,7 +153,7 @@ def _white_level(reported: float, data: np.ndarray, black: tuple[float, ...], no
 def _grey_world(raw: RawImage, notes: list[str], why: str) -> RawImage:
     gains = grey_world_gains(raw.normalised(), raw.pattern)
     notes.append(f"{why}, so grey-world gains (R {gains[0]:.3f}, G 1, B {gains[2]:.3f}) were estimated from the "
-                 "image (Buchsbaum 1980).")
+                 "image (Buchsbaum 1980) and stand in as its as-shot gains (white_balance 'as_shot').")
     return raw.with_(wb_gains=gains, assumptions=tuple(notes))
 
 
