@@ -348,8 +348,9 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
                     with gr.Row():
                         zoom = gr.Checkbox(label="Zoom ×2 (super-resolution)")
                         enhance = gr.Checkbox(label="Enhancement")
-                    size = gr.Radio(SIZE_CHOICES, value=DEFAULT_SIZE, label="Processing size (long side, px)",
-                                    info=f"full: inputs up to {compare_types.FULL_RES_MAX_PIXELS // 1_000_000} MP")
+                    size = gr.Radio(SIZE_CHOICES, value=DEFAULT_SIZE, label="Processing size (output long side, px)",
+                                    info=f"full: inputs up to {compare_types.FULL_RES_MAX_PIXELS // 1_000_000} MP; "
+                                         "a RAW is binned 2×2 to fit")
                     device = gr.Dropdown([(p.label, k) for k, p in PROFILES.items()], value=DEFAULT_PROFILE,
                                          label="Device profile for estimated energy")
                     run = gr.Button("Develop & compare", variant="primary", size="lg")
