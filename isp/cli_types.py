@@ -60,20 +60,24 @@ def non_negative_float(text: str) -> float:
     return _number(float, 0.0, text)
 
 
-def iso_value(text: str) -> float:
-    """A sensor ISO within `isp.simulate.ISO_RANGE` (the range the noise model is calibrated for)."""
-    value = _number(float, -math.inf, text)
+def _in_iso_range(value, text) -> None:
+    """Refuse an ISO outside `isp.simulate.ISO_RANGE` (the range the noise model is calibrated for)."""
     if not ISO_RANGE[0] <= value <= ISO_RANGE[1]:
         raise argparse.ArgumentTypeError(f"ISO must be {ISO_RANGE[0]}–{ISO_RANGE[1]}, got {text}")
+
+
+def iso_value(text: str) -> float:
+    """A sensor ISO within `isp.simulate.ISO_RANGE`."""
+    value = _number(float, -math.inf, text)
+    _in_iso_range(value, text)
     return value
 
 
 def iso_list(text: str) -> list[int]:
     """A comma-separated list of whole ISOs within `isp.simulate.ISO_RANGE`, e.g. '800,3200'."""
     values = int_list(text)
-    wrong = [v for v in values if not ISO_RANGE[0] <= v <= ISO_RANGE[1]]
-    if wrong:
-        raise argparse.ArgumentTypeError(f"ISO must be {ISO_RANGE[0]}–{ISO_RANGE[1]}, got {wrong[0]}")
+    for value in values:
+        _in_iso_range(value, value)
     return values
 
 

@@ -231,8 +231,7 @@ def zoo_peers(task: str, zoo_dir: Path | None = None) -> list[dict]:
     peers = []
     for card in zoo.list_models(task, **({"zoo_dir": zoo_dir} if zoo_dir else {})):
         if card.get("role") == "peer":
-            cost = spec_cost(card["spec"])
-            peers.append({"name": card["name"], "macs_per_input_mp": cost.macs_per_pixel * 1e6 + cost.macs_per_image})
+            peers.append({"name": card["name"], "macs_per_input_mp": spec_cost(card["spec"]).macs_per_mp()})
     return peers
 
 

@@ -116,8 +116,7 @@ def targets_table(reports: list[dict]) -> list[str]:
         heavy = next((r for r in report["summary"] if r["role"] == "heavy"), {})
         provisional = " ‡" if trained(report["task"], heavy).endswith(("‡", "⚠")) else ""
         f = targets.shown_figures(c)
-        g = f"{f['G']} ?" if c["G"] is None else (f"{f['G']} {_verdict(met['G'])}"
-                                           + ("" if met["G"] is not False else f" ({f['short']['G']} short)"))
+        g = f"{f['G']} {_verdict(met['G'])}" + ("" if met["G"] is not False else f" ({f['short']['G']} short)")
         peer = (f"no peer at ≥ its MACs {_verdict(met['peers'])}" if c["peer"] is None else
                 f"{f['peers']} dB vs {c['peer']} {_verdict(met['peers'])}")
         if c["unscored_peers"]:
