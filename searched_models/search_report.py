@@ -341,10 +341,8 @@ def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str =
         if pts:
             ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="#4f46e5", lw=1.8)
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=36, c="#4f46e5", label="Pareto front", zorder=3)
-    for t in usable:            # trials seeded with a hand-designed peer's spec carry its name
-        if t.get("peer"):
-            ax.annotate(str(t["peer"]), (t["macs_per_input_mp"] / 1e9, t["proxy_psnr"]), xytext=(4, 4),
-                        textcoords="offset points", fontsize=8, color="#b45309")
+    peer_labels = [(str(t["peer"]), t["macs_per_input_mp"] / 1e9, t["proxy_psnr"])    # seeded trials carry
+                   for t in usable if t.get("peer")]                                 # their peer's name
     if max_macs:
         ax.axvline(max_macs / 1e3, ls="--", color="k", lw=1, label=f"budget {max_macs / 1e3:.1f} kMAC/px")
     if classical is not None:
@@ -373,9 +371,44 @@ def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str =
         ax.set_xlim(min(xs) / 1000 if xs else 1e-2, max(xs) * 3 if xs else 1e4)   # room for 100–1000× cheaper
         ys = [m["psnr"] for m in marks if m.get("psnr") is not None] + ([classical] if classical is not None else [])
         ax.set_ylim(min(ys) - 3 if ys else 25, max(ys) + 2 if ys else 40)
+    if peer_labels:
+        ax.autoscale_view()
+        to_points = 72.0 / fig.dpi
+        anchors = [tuple(v * to_points for v in ax.transData.transform((x, y))) for _, x, y in peer_labels]
+        offsets = stacked_label_offsets(anchors, [len(text) * LABEL_CHAR_WIDTH for text, _, _ in peer_labels])
+        for (text, x, y), offset in zip(peer_labels, offsets):
+            ax.annotate(text, (x, y), xytext=offset, textcoords="offset points", fontsize=LABEL_FONT_SIZE,
+                        color="#b45309")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
     return fig
+
+
+LABEL_FONT_SIZE = 8.0
+LABEL_CHAR_WIDTH = 0.6 * LABEL_FONT_SIZE       # points per character, a safe width for DejaVu Sans
+LABEL_HEIGHT = 1.25 * LABEL_FONT_SIZE
+
+
+def stacked_label_offsets(anchors: list[tuple[float, float]], widths: list[float]) -> list[tuple[float, float]]:
+    """Offsets (points) for labels drawn right of their points so that no two overlap.
+
+    anchors: each point in display points; widths: each label's width in points. Labels are placed top point
+    first; each takes the first of (just above, just below, one line higher, one line lower, …) whose box
+    clears the boxes already placed. Deterministic: the same points always give the same layout.
+    """
+    step = LABEL_HEIGHT + 1.0
+    shifts = [4.0] + [v for k in range(1, 12) for v in (4.0 - k * step, 4.0 + k * step)]
+    placed: list[tuple[float, float, float, float]] = []
+    offsets: list[tuple[float, float]] = [(4.0, 4.0)] * len(anchors)
+    for i in sorted(range(len(anchors)), key=lambda i: (-anchors[i][1], anchors[i][0])):
+        x, y = anchors[i]
+        for dy in shifts:
+            box = (x + 4.0, y + dy, x + 4.0 + widths[i], y + dy + LABEL_HEIGHT)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        offsets[i] = (4.0, dy)
+    return offsets
 
 
 def blocks_table(spec: dict) -> list[dict]:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from isp.io import load_image, save_image
-from searched_models import search, search_log, space, zoo
+from searched_models import search, search_log, search_report, space, zoo
 from searched_models.cost import counted_macs, spec_cost
 from searched_models.spec import SpecError, build, load_spec
 
@@ -475,3 +475,17 @@ def test_the_pyramid_gene_is_searched_for_enhance_only_and_repair_can_turn_it_of
     fixed, moves = space.repair(params, "enhance", space.budget_macs(floor))
     assert "pyramid=0" in moves and space.canonical(space.spec_from_params(fixed, "enhance")) == space.canonical(floor)
     assert search_log.describe(space.spec_from_params(params, "enhance")).startswith("Y pyr6 stem")
+
+
+def test_peer_labels_on_the_pareto_figure_are_stacked_so_close_points_do_not_overlap():
+    anchors = [(300.0, 200.0), (302.0, 198.0), (301.0, 199.0), (40.0, 50.0)]     # three near-coincident peers
+    widths = [30.0, 30.0, 40.0, 30.0]
+    offsets = search_report.stacked_label_offsets(anchors, widths)
+    boxes = [(x + dx, y + dy, x + dx + w, y + dy + search_report.LABEL_HEIGHT)
+             for (x, y), (dx, dy), w in zip(anchors, offsets, widths)]
+    for i in range(len(boxes)):
+        for j in range(i):
+            a, b = boxes[i], boxes[j]
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (i, j, offsets)
+    assert offsets[0] == (4.0, 4.0) and offsets[3] == (4.0, 4.0)      # the top label and a lone one stay put
+    assert offsets == search_report.stacked_label_offsets(anchors, widths)
