@@ -6,6 +6,7 @@ logged NAS trials' Pareto front and the searched model's blocks), Benchmark (eva
 photos + a downloadable HTML/CSV report). One public API endpoint, `/process`.
 
     python app.py [--host 127.0.0.1] [--port 7860]
+    python app.py --bench FILE [--bench-variants searched,heavy] [--bench-mp 1]   (pixelnas bench-app's timing)
 """
 from __future__ import annotations
 
@@ -358,7 +359,7 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
                     headline = gr.Markdown("Results appear here — the cheapest variant first.")
                     slider = gr.ImageSlider(label="A ↔ B", type="numpy", format="png", max_height=600,
                                             slider_position=50)
-            metrics = gr.Dataframe(label="Per variant: ms and GMACs measured at the processed size; energy and power "
+            metrics = gr.Dataframe(label="Per variant: ms measured and GMACs counted at the processed size; energy and power "
                                          "are estimated for a 12 MP photo and a 1080p video at 30 fps, as in "
                                          "`pixelnas eval`", wrap=True, interactive=False)
             notes = gr.Markdown()
@@ -458,7 +459,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, local only)")
     parser.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     parser.add_argument("--bench", metavar="FILE", help="print the server time of /process for FILE and exit "
-                                                          "(same as `pixelnas bench-app FILE`)")
+                                                          "(pixelnas bench-app FILE with its default repeats and ISO)")
     parser.add_argument("--bench-variants", default="searched",
                         help="comma-separated variants for --bench (default searched, as bench-app)")
     parser.add_argument("--bench-mp", type=non_negative_float, default=1.0,
@@ -468,10 +469,13 @@ def main(argv: list[str] | None = None) -> None:
         from isp import request_timing
 
         try:
-            result = request_timing.bench_app(args.bench, variants=tuple(args.bench_variants.split(",")),
-                                              megapixels=args.bench_mp or None)
+            variants = tuple(v.strip() for v in args.bench_variants.split(",") if v.strip())
+            result = request_timing.bench_app(args.bench, variants=variants, megapixels=args.bench_mp or None)
         except InputError as error:
             parser.exit(2, f"app.py: {error}\n")
+        except OSError as error:
+            where = f" '{error.filename}'" if error.filename else ""
+            parser.exit(2, f"app.py: cannot access{where}: {error.strerror or error}\n")
         print(request_timing.format_bench(result))
         return
     launch(build_app(), args.host, args.port)

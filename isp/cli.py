@@ -8,18 +8,21 @@ from isp.cli_types import distinct_files, image_side, iso_value, non_negative_in
 
 def add_commands(sub) -> None:
     p = sub.add_parser("process", help="develop a photo (simulated sensor) or a camera RAW through the ISP",
-                       description="Develop INPUT and write OUT. A photo is first turned into a simulated sensor "
+                       description="Develop INPUT and write OUTPUT. A photo is first turned into a simulated sensor "
                                    "capture (unprocessing + ISO noise) and scored against itself; a RAW file "
                                    "(DNG, CR2, NEF, ARW, RAF, …) is developed as shot.")
-    p.add_argument("input", help="photo (PNG/JPEG/TIFF) or camera RAW file")
-    p.add_argument("-o", "--output", required=True, help="output image (PNG, JPEG or TIFF)")
+    p.add_argument("input", metavar="INPUT", help="photo (PNG/JPEG/TIFF) or camera RAW file")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output image (.png, .jpg or .tif)")
     noise = p.add_mutually_exclusive_group()
     noise.add_argument("--iso", type=iso_value, default=800,
                        help="simulated sensor ISO for photos, 50–12800 (default 800)")
-    noise.add_argument("--noise-free", action="store_true", help="simulate without sensor noise (photos only)")
+    noise.add_argument("--noise-free", action="store_true", help="simulate without sensor noise (photos only; the --denoise stage "
+                       "still runs unless --denoise off)")
     p.add_argument("--zoom", action="store_true", help="×2 zoom: the sensor sees the photo at half size; sr_x2 restores it")
     p.add_argument("--enhance", nargs="?", const="classical", default=None, metavar="VARIANT",
-                   help="run the enhancement stage (default variant: classical; 'reference' = local Laplacian)")
+                   help="run the enhancement stage: classical, reference (the local Laplacian operator), heavy, "
+                        "searched or a zoo name (default when given without a value: classical); put INPUT before "
+                        "it or write --enhance=VARIANT, or the file name is taken as the variant")
     p.add_argument("--demosaic", default="malvar", help="bilinear | malvar | menon (default malvar)")
     p.add_argument("--denoise", default="classical",
                    help="raw denoiser variant: classical, heavy, searched, a zoo name or 'off' (default classical)")
@@ -47,7 +50,7 @@ def add_commands(sub) -> None:
 def run_process(args) -> int:
     from isp.capture import load_capture
     from isp.errors import SettingError
-    from isp.io import save_image
+    from isp.io import check_save_name, save_image
     from isp import metrics
     from isp.pipeline import Pipeline
 
@@ -57,6 +60,7 @@ def run_process(args) -> int:
 
         torch.set_num_threads(args.threads)
     output_file(args.output, "output image")
+    check_save_name(args.output)
     if args.json:
         output_file(args.json, "JSON file")
     config = {"demosaic": args.demosaic, "white_balance": args.wb,

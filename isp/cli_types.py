@@ -60,6 +60,14 @@ def non_negative_float(text: str) -> float:
     return _number(float, 0.0, text)
 
 
+def unit_fraction(text: str) -> float:
+    """A number in [0, 1] (a mixing weight)."""
+    value = _number(float, 0.0, text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be at most 1, got {text}")
+    return value
+
+
 def _in_iso_range(value, text) -> None:
     """Refuse an ISO outside `isp.simulate.ISO_RANGE` (the range the noise model is calibrated for)."""
     if not ISO_RANGE[0] <= value <= ISO_RANGE[1]:

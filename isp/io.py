@@ -140,6 +140,15 @@ def load_image_bytes(data: bytes, name: str, *, max_pixels: int = 50_000_000,
     return np.ascontiguousarray(np.clip(img, 0.0, 1.0), dtype=np.float32)
 
 
+SAVE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+
+
+def check_save_name(path: str | os.PathLike) -> None:
+    """Refuse a file name `save_image` cannot write (by its extension), so callers can check before any work."""
+    if Path(path).suffix.lower() not in SAVE_SUFFIXES:
+        raise SettingError(f"Cannot save '{Path(path).name}': use a .png, .tif or .jpg file name.")
+
+
 def save_image(path: str | os.PathLike, img: np.ndarray, *, bits: int = 8, quality: int = 95) -> Path:
     """Write an sRGB-encoded float image in [0, 1] (H×W×3 or H×W) as PNG (8/16-bit), TIFF (8/16) or JPEG (8).
 
@@ -149,8 +158,7 @@ def save_image(path: str | os.PathLike, img: np.ndarray, *, bits: int = 8, quali
     ext = path.suffix.lower()
     if bits not in (8, 16):
         raise SettingError(f"Bit depth must be 8 or 16, not {bits}.")
-    if ext not in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
-        raise SettingError(f"Cannot save '{path.name}': use a .png, .tif or .jpg file name.")
+    check_save_name(path)
     if ext in (".jpg", ".jpeg") and bits != 8:
         raise SettingError(f"JPEG is 8-bit only; save '{path.name}' as .png or .tif for 16-bit output.")
     arr = np.asarray(img, np.float32)

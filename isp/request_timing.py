@@ -18,7 +18,7 @@ import numpy as np
 
 from isp import compare, compare_scores, compare_types, views
 from isp.errors import SettingError
-from isp.cli_types import non_negative_float, positive_int
+from isp.cli_types import iso_value, non_negative_float, positive_int
 from isp.io import load_image, save_image
 from isp.models import ModelCache
 
@@ -105,19 +105,20 @@ def add_command(sub) -> None:
     p = sub.add_parser("bench-app", help="server time of the app's /process request for a photo, part by part",
                        description="Time the code the app's /process handler runs (read + simulate, pipeline per "
                                    "variant, scoring, summary, writing the outputs) on PHOTO resized to --mp "
-                                   "megapixels; median of --repeats runs after a warm-up.")
+                                   "megapixels; median of --repeats runs after a warm-up. The photo is processed at that size (the "
+                                   "app's 'full' processing size; the app's default shrinks it to 1024 px).")
     p.add_argument("photo", metavar="PHOTO", help="a photo (PNG/JPEG/TIFF)")
     p.add_argument("--variants", default="searched",
                    help="comma-separated variants: searched, heavy, classical or zoo names (default searched)")
     p.add_argument("--mp", type=non_negative_float, default=1.0,
                    help="resize the photo to this many megapixels (default 1; 0 = as is)")
     p.add_argument("--repeats", type=positive_int, default=3, help="timed runs after the warm-up (default 3)")
-    p.add_argument("--iso", type=positive_int, default=800, help="simulated ISO (default 800, as the app)")
+    p.add_argument("--iso", type=iso_value, default=800, help="simulated ISO, 50–12800 (default 800, as the app)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     """`pixelnas bench-app`: print the breakdown."""
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
-    print(format_bench(bench_app(args.photo, variants, args.mp or None, args.repeats, iso=args.iso)))
+    print(format_bench(bench_app(args.photo, variants, args.mp or None, args.repeats, iso=round(args.iso))))
     return 0

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from isp.cli_types import iso_list, non_negative_int, output_file, positive_float, positive_int, write_text
+from isp.cli_types import iso_list, non_negative_int, output_file, positive_float, positive_int, unit_fraction, write_text
 from isp.errors import InputError
 
 # Training recipes by name. "light" is the one recipe every peer and every searched model gets (same data,
@@ -19,6 +19,7 @@ from isp.errors import InputError
 RECIPES = {"light": {"steps": 10000, "batch": 16, "lr": 5e-4}}
 TASK_CHOICES = ["denoise_raw", "sr_x2", "enhance"]
 ROLE_CHOICES = ["heavy", "peer", "candidate", "searched"]     # searched_models.zoo.ROLES (kept torch-free here)
+TASK_PATCH = {"denoise_raw": 64, "sr_x2": 48, "enhance": 96}  # searched_models.tasks.TASKS[t].patch (torch-free)
 
 
 def add_train(sub) -> None:
@@ -31,21 +32,24 @@ def add_train(sub) -> None:
     source.add_argument("--name", help="a shipped spec in searched_models/specs/<task>/")
     p.add_argument("--as", dest="save_as", help="name to save under (default: the spec's name)")
     p.add_argument("--role", default=None, choices=ROLE_CHOICES,
-                   help="role written into the card (default: heavy for *_heavy/edsr_baseline specs, else peer; "
-                        "candidate: a search front member trained for comparison, never resolved as 'searched')")
+                   help="role written into the card (default: heavy for *_heavy/edsr_baseline specs, else peer; with --resume: "
+                        "the card's role, which only set-role changes; candidate: a search front member trained for "
+                        "comparison, never resolved as 'searched')")
     p.add_argument("--images", required=True, help="folder of training photos (searched recursively)")
-    p.add_argument("--val-images", help="folder of validation photos")
+    p.add_argument("--val-images", help="folder of validation photos (without it: no validation, so the card has no "
+                                        "PSNR curve and no plateau verdict)")
     p.add_argument("--val-limit", type=positive_int, default=8, help="use at most this many validation photos (default 8)")
     p.add_argument("--recipe", choices=sorted(RECIPES), help="named settings shared by peers and searched "
                    "models (" + "; ".join(f"{k}: {v}" for k, v in RECIPES.items()) + "); explicit flags override")
     p.add_argument("--steps", type=positive_int, help="total optimisation steps (the cosine schedule's length)")
     p.add_argument("--batch", type=positive_int, help="patches per step (default 16, or the recipe's)")
-    p.add_argument("--patch", type=positive_int, help="crop size in network-input pixels (task default)")
+    p.add_argument("--patch", type=positive_int, help="crop size in network-input pixels (default: "
+                   + ", ".join(f"{t} {TASK_PATCH[t]}" for t in TASK_CHOICES) + ")")
     p.add_argument("--lr", type=positive_float, help="peak Adam learning rate of the cosine schedule "
                                                      "(default 2e-4, or the recipe's)")
     p.add_argument("--teacher", help="distil from this zoo model (e.g. heavy)")
-    p.add_argument("--distill-weight", type=float, default=0.5,
-                   help="with --teacher: weight of the L1 to the teacher's output; the ground truth gets 1 − it "
+    p.add_argument("--distill-weight", type=unit_fraction, default=0.5,
+                   help="with --teacher: weight (0–1) of the L1 to the teacher's output; the ground truth gets 1 − it "
                         "(default 0.5)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (only faster on CPUs with AVX512-BF16/AMX)")
     p.add_argument("--val-every", type=positive_int, default=500, help="validate every N steps (default 500)")
@@ -53,12 +57,32 @@ def add_train(sub) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the patch sampler and the "
                                                                     "initial weights (default 0)")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: all cores)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the zoo")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the zoo (refused if "
+                   "there is none: a new run starts without it); the card keeps its role and role history")
     p.add_argument("--restart", action="store_true",
                    help="with --resume and --lr: a warm restart (SGDR) — a new warm-up and cosine cycle from the "
                         "checkpoint's step to --steps, peaking at --lr; recorded in the card's training.restarts")
     p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
     p.set_defaults(func=run_train)
+
+
+def resumed_role(task: str, name: str, asked: str | None, zoo_dir) -> str:
+    """The role a resumed run keeps: its card's. A different --role is refused (set-role changes roles and records
+    it); so is --resume without a checkpoint, since a mistyped name would otherwise start a new run quietly."""
+    from searched_models import zoo
+
+    if not zoo.weights_path(task, name, zoo_dir).exists():
+        raise InputError(f"Nothing to resume: {zoo.weights_path(task, name, zoo_dir)} does not exist. Check --task and "
+                         f"the name (--as / the spec's name), or start a new run without --resume.")
+    try:
+        current = zoo.read_card(task, name, zoo_dir).get("role")
+    except (OSError, ValueError):
+        current = None
+    if asked and current and asked != current:
+        raise InputError(f"{task}/{name} is a {current}; a resumed run keeps its role. Resume without --role (or "
+                         f"with --role {current}), and change roles with `pixelnas set-role --task {task} --name "
+                         f"{name} --role {asked}`.")
+    return current or asked or ("heavy" if name.endswith("_heavy") or name == "edsr_baseline" else "peer")
 
 
 def run_train(args) -> int:
@@ -80,8 +104,13 @@ def run_train(args) -> int:
         raise SettingError("--restart needs --resume (it continues a checkpoint) and --lr (the new cycle's peak).")
     spec = load_spec(args.spec) if args.spec else zoo.named_spec(args.task, args.name)
     name = args.save_as or spec.get("name") or args.name
+    zoo_dir = Path(args.zoo) if args.zoo else zoo.ZOO_DIR
     role = args.role or ("heavy" if name.endswith("_heavy") or name == "edsr_baseline" else "peer")
-    taken = zoo.holders(zoo.list_models(args.task, Path(args.zoo) if args.zoo else zoo.ZOO_DIR), role, name)
+    if args.resume:
+        role = resumed_role(args.task, name, args.role, zoo_dir)
+    if args.distill_weight != 0.5 and not args.teacher:
+        print("note: --distill-weight has no effect without --teacher", file=sys.stderr, flush=True)
+    taken = zoo.holders(zoo.list_models(args.task, zoo_dir), role, name)
     if taken:     # one model per task holds it: set-role hands it over, demoting the holder, and records that
         raise InputError(f"{args.task}/{taken[0]} already has role {role}. Train {name} with --role candidate, then "
                          f"`pixelnas set-role --task {args.task} --name {name} --role {role}` when it is done.")
@@ -113,7 +142,7 @@ def add_eval(sub) -> None:
     p.add_argument("--models", help="comma-separated: classical, heavy, searched, zoo names (default: all)")
     p.add_argument("--iso", type=iso_list, default=None,
                    help="ISOs for denoise_raw, each 50–12800 (default 800,3200); other tasks take none")
-    p.add_argument("--limit", type=positive_int, help="at most this many images per folder")
+    p.add_argument("--limit", type=positive_int, help="at most this many images per folder (default: all)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the simulated sensor noise (default 0)")
     p.add_argument("--json", help="write the report as JSON here")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: all cores)")

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isp.cli_types import non_negative_int, positive_float, positive_int
+from isp.cli_types import non_negative_int, positive_float, positive_int, unit_fraction
 from isp.errors import InputError, SettingError
 from searched_models.search_budget import heavy_card, parse_macs, resolve_budget
 from searched_models.search_log import (ZOO_DIR, describe, log_trial, read_trials_jsonl, spec_key,
@@ -458,26 +458,28 @@ def add_command(sub) -> None:
                                    "--register TRIAL --as NAME writes specs/<task>/NAME.json for `pixelnas train`.")
     p.add_argument("--task", required=True, choices=TASKS)
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--max-macs", type=macs_argument, help="budget in MACs per input pixel (e.g. 12000 or 12k)")
+    budget.add_argument("--max-macs", type=macs_argument, help="budget in MACs per input pixel (per packed 2×2 pixel for denoise_raw; e.g. 12000 or 12k)")
     budget.add_argument("--budget-ratio", type=positive_float, help="budget as a fraction of the heavy model's MACs (e.g. 0.01)")
     p.add_argument("--trials", type=positive_int, help="run until the study has this many finished trials")
     p.add_argument("--seed", type=non_negative_int, default=0, help="sampler seed (default 0; give parallel workers different seeds)")
     p.add_argument("--storage", help="Optuna journal file or RDB URL (default zoo/<task>/search.journal)")
-    p.add_argument("--study", help="study name (default pixelnas-<task>)")
+    p.add_argument("--study", help="study name (default pixelnas-<task>, the task's first study; --report, "
+                                   "--latency and --register read the same default)")
     p.add_argument("--images", help="folder of training photos")
     p.add_argument("--val-images", help="folder of validation photos")
     p.add_argument("--val-limit", type=positive_int, default=4, help="validation photos used (default 4)")
     p.add_argument("--val-crop", type=positive_int, default=192, help="centre crop of each validation photo (default 192)")
     p.add_argument("--proxy-steps", type=positive_int, default=200, help="training steps per trial (default 200)")
     p.add_argument("--batch", type=positive_int, default=8, help="patches per proxy training step (default 8)")
-    p.add_argument("--patch", type=positive_int, help="training crop in network-input pixels (task default)")
+    p.add_argument("--patch", type=positive_int, help="training crop in network-input pixels (default: "
+                   "denoise_raw 64, sr_x2 48, enhance 96)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="proxy learning rate (cosine decay; default 1e-3)")
     p.add_argument("--teacher", help="distil from this zoo model, e.g. heavy")
     p.add_argument("--teacher-pin", metavar="STUDY",
                    help="with --teacher: distil from the weights another study of the task pinned "
                         "(zoo/<task>/STUDY.teacher.safetensors, shared, not copied) instead of pinning the heavy's "
                         "current checkpoint for this study")
-    p.add_argument("--distill-weight", type=float, default=0.5,
+    p.add_argument("--distill-weight", type=unit_fraction, default=0.5,
                    help="with --teacher: weight of the L1 to the teacher's output; the ground truth gets 1 − it "
                         "(default 0.5)")
     p.add_argument("--population", type=positive_int, default=16, help="NSGA-II population size (default 16)")
@@ -500,7 +502,7 @@ def add_command(sub) -> None:
     p.add_argument("--report", action="store_true", help="draw the Pareto front PNG and print the Pareto table")
     p.add_argument("--register", type=int, metavar="TRIAL", help="write a completed trial's spec (with --as NAME)")
     p.add_argument("--latency", metavar="TRIALS",
-                   help="measure the heavy's and these trials' CPU latency in one run, e.g. 9,20,42")
+                   help="measure the heavy's and these trials' wall-clock latency on the CPU in one run, e.g. 9,20,42")
     p.add_argument("--as", dest="register_as", metavar="NAME", help="spec name for --register")
     p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
     p.add_argument("--spec-dir", help="where --register writes (default: searched_models/specs)")
@@ -558,9 +560,23 @@ def run(args) -> int:
         path, written = register(args.task, storage, study_name, args.register, args.register_as,
                                  args.spec_dir or SPEC_DIR, command="pixelnas " + shlex.join(sys.argv[1:]))
         print(f"{'wrote' if written else 'already registered (unchanged):'} {path}\n"
-              f"train it with: pixelnas train --task {args.task} --spec {path} --role searched --recipe light "
-              f"--images DIR --val-images DIR   (the peers' recipe: same data and steps)")
+              + train_suggestion(args.task, path, args.register_as or Path(path).stem, zoo_dir))
     return 0
+
+
+def train_suggestion(task: str, spec_path, name: str, zoo_dir) -> str:
+    """The commands that train a registered trial with the peers' recipe and make it the searched model: straight
+    as `searched` while the task has none, else as a candidate that `set-role` promotes once it is trained."""
+    from searched_models import zoo
+
+    holder = zoo.holders(zoo.list_models(task, Path(zoo_dir)), "searched", name)
+    train = (f"pixelnas train --task {task} --spec {spec_path} --role {'candidate' if holder else 'searched'} "
+             f"--recipe light --images DIR --val-images DIR")
+    if not holder:
+        return f"train it with: {train}   (the peers' recipe: same data and steps)"
+    return (f"train it with: {train}   (the peers' recipe: same data and steps; {task}/{holder[0]} is the searched "
+            f"model now)\nthen, if it is to stand for the search: pixelnas set-role --task {task} --name {name} "
+            f"--role searched")
 
 
 def _raise_interrupt(signum, frame):

@@ -254,6 +254,14 @@ class Progress:
             self.bar.close()
 
 
+def earlier_role_history(task: str, name: str, zoo_dir: Path) -> list:
+    """The role changes (`pixelnas set-role`) recorded in a resumed model's card, which its new card keeps."""
+    try:
+        return list(zoo.read_card(task, name, zoo_dir).get("role_history", []))
+    except (OSError, ValueError):
+        return []
+
+
 def train(cfg: TrainConfig, resume: bool = False, restart: bool = False) -> dict:
     """Train (or resume) one model; writes weights, card and log into the zoo. Returns the card.
 
@@ -272,11 +280,12 @@ def train(cfg: TrainConfig, resume: bool = False, restart: bool = False) -> dict
     torch.manual_seed(cfg.seed)
     model = build(spec).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    start, history, earlier_config = 0, {}, {}
+    start, history, earlier_config, role_history = 0, {}, {}, []
     if resume and weights.exists():
         meta = load_checkpoint(weights, model, optimizer)
         start, history = int(meta.get("step", 0)), meta.get("history", {})
         earlier_config = {"bf16": False, **meta.get("config", {})}
+        role_history = earlier_role_history(cfg.task, cfg.name, zoo_dir)
         planned = earlier_config.get("steps", cfg.steps)
         print(f"resuming {cfg.task}/{cfg.name} at step {start} of {cfg.steps}"
               + (f" (schedule changed from {planned} steps: the cosine decay is recomputed)" if planned != cfg.steps
@@ -352,6 +361,7 @@ def train(cfg: TrainConfig, resume: bool = False, restart: bool = False) -> dict
                            **plateau_status(history.get("curve", []), status == "done")},
             "provenance": {"command": cfg.command, "commit": git_commit()},
             **({"search": cfg.spec.get("search")} if cfg.spec.get("search") else {}),
+            **({"role_history": role_history} if role_history else {}),
         }
 
     def checkpoint(step: int, status: str):

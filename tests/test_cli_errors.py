@@ -60,6 +60,14 @@ def junk_folder(tmp_path):
       "--images", "{tmp}", "--steps", "2"], "is for task 'denoise_raw', not 'sr_x2'"),
     (["train", "--task", "sr_x2", "--name", "fsrcnn", "--role", "heavy", "--images", "{tmp}", "--steps", "2"],
      "already has role heavy"),
+    (["process", "{chart}", "-o", "{tmp}/o.webp"], "use a .png, .tif or .jpg file name"),
+    (["train", "--task", "sr_x2", "--name", "fsrcnn", "--images", "{tmp}", "--steps", "2", "--resume",
+      "--zoo", "{tmp}/zoo"], "Nothing to resume"),
+    (["train", "--task", "sr_x2", "--name", "fsrcnn", "--images", "{tmp}", "--steps", "2", "--resume",
+      "--role", "candidate"], "a resumed run keeps its role"),
+    (["train", "--task", "sr_x2", "--name", "fsrcnn", "--images", "{tmp}", "--steps", "2",
+      "--distill-weight", "1.5"], "--distill-weight: must be at most 1"),
+    (["bench-app", "{chart}", "--iso", "20000"], "--iso: ISO must be 50–12800"),
 ])
 def test_a_wrong_invocation_fails_fast_with_one_line(capsys, tmp_path, assets_dir, junk_folder, args, message):
     values = {"chart": str(assets_dir / "text_chart.png"), "tmp": str(tmp_path), "junk": str(junk_folder)}
@@ -124,3 +132,9 @@ def test_distinct_files_sees_one_file_under_two_names(tmp_path, monkeypatch):
             distinct_files(**{"input": "a.png", "output image": other})
     distinct_files(**{"input": "a.png", "output image": "b.png", "JSON file": None})
     distinct_files(**{"input": "a.png", "output image": "~/a.png"})      # a literal '~' folder here, not $HOME
+
+
+def test_the_patch_defaults_in_the_help_are_the_tasks_own():
+    from searched_models.tasks import TASKS
+
+    assert cli.TASK_PATCH == {task: TASKS[task].patch for task in cli.TASK_CHOICES}

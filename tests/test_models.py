@@ -213,8 +213,11 @@ def test_training_smoke_with_resume_and_eval_schema(tmp_path, photo_folder):
                role="heavy", warmup=2)
     card = train(TrainConfig(steps=10, **cfg))
     assert card["training"]["steps_done"] == 10 and card["validation"]["psnr"] > 20
+    marked = {**zoo.read_card("sr_x2", "tiny", tmp_path), "role_history": [{"from": "candidate", "to": "heavy"}]}
+    zoo.write_card(marked, tmp_path)                          # as `pixelnas set-role` leaves it
     card = train(TrainConfig(steps=20, **cfg), resume=True)
     assert card["training"]["steps_done"] == 20
+    assert zoo.read_card("sr_x2", "tiny", tmp_path)["role_history"] == marked["role_history"]   # kept on resume
     log = [json.loads(line) for line in (tmp_path / "sr_x2" / "tiny.log.jsonl").read_text().splitlines()]
     steps = [e["step"] for e in log if "loss" in e]
     assert steps == [5, 10, 15, 20]                           # resumed at 10, no step repeated or lost
@@ -649,3 +652,18 @@ def test_a_warm_restart_starts_a_new_cosine_cycle_that_later_resumes_keep(tmp_pa
         train(cfg(40, lr=1e-4), restart=True)
     card["provenance"]["command"] = "pixelnas train --task sr_x2 --name tiny --steps 30 --lr 5e-05 --resume --restart"
     assert resume_command(card) == "pixelnas train --task sr_x2 --name tiny --steps 30 --lr 5e-05 --resume"
+
+
+def test_a_resumed_run_keeps_its_cards_role_and_needs_a_checkpoint(tmp_path):
+    from isp.errors import InputError
+    from searched_models.cli import resumed_role
+
+    with pytest.raises(InputError, match="Nothing to resume"):
+        resumed_role("sr_x2", "tiny", None, tmp_path)                 # a mistyped name does not start a new run
+    zoo.weights_path("sr_x2", "tiny", tmp_path).parent.mkdir(parents=True)
+    zoo.weights_path("sr_x2", "tiny", tmp_path).write_bytes(b"")
+    zoo.write_card({"name": "tiny", "task": "sr_x2", "role": "searched"}, tmp_path)
+    assert resumed_role("sr_x2", "tiny", None, tmp_path) == "searched"     # not the name-based default, peer
+    assert resumed_role("sr_x2", "tiny", "searched", tmp_path) == "searched"
+    with pytest.raises(InputError, match="set-role"):
+        resumed_role("sr_x2", "tiny", "candidate", tmp_path)

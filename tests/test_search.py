@@ -201,7 +201,8 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     capsys.readouterr()
     assert search.main(["--task", "sr_x2", "--zoo", str(zoo_dir), "--register", "1", "--as", "found",
                         "--spec-dir", str(spec_dir)]) == 0                  # the same trial again: kept as it is
-    assert "already registered (unchanged)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "already registered (unchanged)" in out and "--role searched --recipe light" in out   # no searched yet
     assert search.main(["--task", "sr_x2", "--zoo", str(zoo_dir), "--register", "2", "--as", "found",
                         "--spec-dir", str(spec_dir)]) == 2                  # another trial under that name: refused
     assert load_spec(spec_dir / "sr_x2" / "found.json")["search"]["trial"] == 1
@@ -489,3 +490,13 @@ def test_peer_labels_on_the_pareto_figure_are_stacked_so_close_points_do_not_ove
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (i, j, offsets)
     assert offsets[0] == (4.0, 4.0) and offsets[3] == (4.0, 4.0)      # the top label and a lone one stay put
     assert offsets == search_report.stacked_label_offsets(anchors, widths)
+
+
+def test_the_train_command_printed_for_a_registered_trial_is_one_train_accepts(tmp_path):
+    """While a task has a searched model, `train --role searched` is refused, so the hint trains a candidate."""
+    assert "--role searched --recipe light" in search.train_suggestion("sr_x2", "found.json", "found", tmp_path)
+    zoo.weights_path("sr_x2", "old", tmp_path).parent.mkdir(parents=True)
+    zoo.weights_path("sr_x2", "old", tmp_path).write_bytes(b"")
+    zoo.write_card({"name": "old", "task": "sr_x2", "role": "searched"}, tmp_path)
+    hint = search.train_suggestion("sr_x2", "found.json", "found", tmp_path)
+    assert "--role candidate --recipe light" in hint and "set-role --task sr_x2 --name found --role searched" in hint
