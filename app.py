@@ -38,6 +38,7 @@ DEFAULT_SIZE = "1024"
 DEFAULT_VARIANTS = ["heavy", "searched"]
 MAX_FILE_SIZE = "200mb"
 CONCURRENCY, QUEUE_SIZE = 2, 64
+PIPELINE_JOBS = 1     # one pipeline at a time (camera, API, benchmark): measured times are not shared with another
 EXAMPLES = sorted(p for p in ASSETS.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".dng")) \
     if ASSETS.is_dir() else []
 PHOTO_EXAMPLES = [p for p in EXAMPLES if not is_raw_filename(p)]
@@ -93,12 +94,21 @@ def _size(size: str | int | None) -> int | None:
 
 
 def _settings(iso, zoom, enhance, demosaic, size, variants, device) -> compare_types.Settings:
-    return compare_types.Settings(iso=int(iso), zoom=bool(zoom), enhance=bool(enhance), demosaic=demosaic,
+    try:
+        iso = int(iso)
+    except (TypeError, ValueError):
+        raise gr.Error(f"The ISO must be a number (50–12800), not {iso!r}.") from None
+    return compare_types.Settings(iso=iso, zoom=bool(zoom), enhance=bool(enhance), demosaic=demosaic,
                             long_side=_size(size), variants=tuple(variants or ()), device=device)
 
 
 def _file_path(upload) -> str:
-    path = upload if isinstance(upload, str) else getattr(upload, "name", None) or (upload or {}).get("path")
+    if isinstance(upload, (list, tuple)):       # an API client may send a one-file list
+        if len(upload) > 1:
+            raise gr.Error("Send one file per request (the Benchmark tab takes several).")
+        upload = upload[0] if upload else None
+    path = upload if isinstance(upload, str) else getattr(upload, "name", None) or (
+        upload.get("path") if isinstance(upload, dict) else None)
     if not path:
         raise gr.Error("Upload a photo or a camera RAW file first (or click one of the examples).")
     return path
@@ -123,7 +133,9 @@ def _notes_md(comparison: compare_types.Comparison) -> str:
     lines += [f"- {n}" for n in comparison.notes]
     if not comparison.done:
         pending = [p.label for p in comparison.plans[len(comparison.runs):]]
-        lines.append(f"**Still running:** {', '.join(pending)} — the results above are already final.")
+        lines.append(f"**Still running:** {', '.join(pending)} — the results above are already final"
+                     + (" (the agreement columns fill in when the reference variant is done)."
+                        if comparison.target is None else "."))
     return "\n".join(lines)
 
 
@@ -152,7 +164,8 @@ def camera_outputs(comparison: compare_types.Comparison, cx: float, cy: float, c
     strip = [item for run in comparison.runs for item in views.stage_strip(run)]
     picker = _png(views.mark_crop(sources[0][0], cx / 100, cy / 100, crop))
     return (gr.ImageSlider(value=pair, label=f"A ↔ B: {label}", format="png"), picker,
-            _files(views.zoom_crops(sources, cx / 100, cy / 100, crop)), _files(strip),
+            _files(views.zoom_crops(sources, cx / 100, cy / 100, crop)),
+            gr.Gallery(value=_files(strip), columns=len(strip) // max(len(comparison.runs), 1) or 5),   # a row each
             _table(compare_scores.metrics_rows(comparison)), _table(compare_scores.stage_rows(comparison)),
             compare_scores.headline(comparison), _notes_md(comparison)
             + ("\n- Zoomed crops come from a 1024 px preview of the result." if comparison.runs and
@@ -200,8 +213,8 @@ def make_api_handler(models: ModelCache):
 
 def update_crops(sources, cx, cy, crop):
     """Crop slider moved → new picker and crops, from the ≤ 1024 px thumbnails kept in the session state."""
-    if not sources:
-        return None, []
+    if not sources:     # nothing developed yet, or the session's thumbnails expired (STATE_TTL_S): keep the view
+        return gr.skip(), gr.skip()
     return (_png(views.mark_crop(sources[0][0], cx / 100, cy / 100, crop)),
             _files(views.zoom_crops(sources, cx / 100, cy / 100, crop)))
 
@@ -310,14 +323,14 @@ def make_bench_handler(models: ModelCache):
             raise gr.Error("Choose some shipped examples or upload photos to benchmark.")
         try:
             bench = benchmark.benchmark(paths, models, long_side=int(size), device=device, progress=progress)
+            REPORT_DIR.mkdir(parents=True, exist_ok=True)
+            out_dir = Path(tempfile.mkdtemp(prefix="pixelnas_report_", dir=REPORT_DIR))   # pruned with the outputs
+            html_path, csv_path = report.write_report(bench, out_dir)
+            previews = [(_png(img), f"{p['task']} · {p['image']} · {label}")
+                        for p in bench["previews"] for img, label in p["tiles"]]
         except Exception as error:  # noqa: BLE001
             raise _friendly(error) from None
-        REPORT_DIR.mkdir(parents=True, exist_ok=True)
-        out_dir = Path(tempfile.mkdtemp(prefix="pixelnas_report_", dir=REPORT_DIR))   # pruned with the outputs
-        html_path, csv_path = report.write_report(bench, out_dir)
         tables = [_table(bench["tasks"].get(task, [])) for task in LEARNED_STAGES]
-        previews = [(_png(img), f"{p['task']} · {p['image']} · {label}")
-                    for p in bench["previews"] for img, label in p["tiles"]]
         notes = f"**Report ready:** {len(bench['images'])} photo(s) at long side {bench['long_side']} px.\n" + \
             "\n".join(f"- {n}" for n in bench["notes"])
         return (*tables, previews, [str(html_path), str(csv_path)], notes)
@@ -359,9 +372,10 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
                     headline = gr.Markdown("Results appear here — the cheapest variant first.")
                     slider = gr.ImageSlider(label="A ↔ B", type="numpy", format="png", max_height=600,
                                             slider_position=50)
-            metrics = gr.Dataframe(label="Per variant: ms measured and GMACs counted at the processed size; energy and power "
-                                         "are estimated for a 12 MP photo and a 1080p video at 30 fps, as in "
-                                         "`pixelnas eval`", wrap=True, interactive=False)
+            metrics = gr.Dataframe(label="Per variant, whole pipeline: ms measured and GMACs counted at the processed "
+                                         "size; energy and power estimated for a 12 MP photo and a 1080p video at "
+                                         "30 fps (`pixelnas eval` gives them for the network alone); SSIM: 7×7 "
+                                         "window (scikit-image's default)", wrap=True, interactive=False)
             notes = gr.Markdown()
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):
@@ -380,7 +394,8 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
             inputs = [upload, iso, zoom, enhance, demosaic, size, variants, device]
             run.click(make_camera_handler(models), inputs + [cx, cy, crop],
                       [slider, picker, crops, strip, metrics, stages, headline, notes, sources],
-                      api_visibility="private", concurrency_id="pipeline", show_progress_on=[headline])
+                      api_visibility="private", concurrency_id="pipeline", concurrency_limit=PIPELINE_JOBS,
+                      show_progress_on=[headline])
             for control in (cx, cy, crop):
                 control.release(update_crops, [sources, cx, cy, crop], [picker, crops], api_visibility="private",
                                 concurrency_id="crops", concurrency_limit=2)

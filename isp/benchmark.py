@@ -15,6 +15,8 @@ from isp.models import ModelCache
 from isp.pipeline import LEARNED_STAGES
 from isp.power import DEFAULT_PROFILE, PHOTO_12MP
 from isp.raw import is_raw_filename
+
+PREVIEWS_PER_TASK = 2          # thumbnails per task in the gallery and the HTML report: every task gets its own
 from isp.views import thumbnail, to_uint8
 
 BENCH_TASKS: dict[str, dict] = {
@@ -85,7 +87,7 @@ def benchmark(paths: list[str | Path], models: ModelCache | None = None, long_si
                 h, w = run.result.image.shape[:2]
                 scale = PHOTO_12MP[0] * PHOTO_12MP[1] / float(h * w)
                 a["mj"].append(stage_energy_mj(report_stage, models, device, scale))
-            if task == tasks[0] or len(report["previews"]) < 2 * len(tasks):
+            if sum(p["task"] == task for p in report["previews"]) < PREVIEWS_PER_TASK:
                 report["previews"].append({"task": task, "image": path.name,
                                            "tiles": [(to_uint8(thumbnail(r.result.image, 256)), r.label)
                                                      for r in final.runs]})

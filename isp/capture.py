@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isp.errors import ImageTooSmallError
 from isp.io import fit_long_side, load_image
 from isp.raw import is_raw_filename, read_raw
 from isp.rawimage import RawImage
@@ -36,6 +37,21 @@ def downscale_raw(raw: RawImage, long_side: int) -> RawImage:
     return raw.with_(mosaic=mosaic.astype(np.float32), noise=noise)
 
 
+MIN_SENSOR_SIDE = 16         # the smallest side `isp.io.load_image` takes; below it the stages have nothing to work on
+
+
+def check_sensor_side(shape: tuple[int, int], zoom: bool, name: str) -> None:
+    """Refuse a photo whose simulated sensor would be thinner than MIN_SENSOR_SIDE pixels — a very elongated
+    image shrunk to the processing size, or a small one halved by the ×2 zoom — before any work is done."""
+    height, width = shape
+    factor = 2 if zoom else 1
+    if min(height, width) // factor < MIN_SENSOR_SIDE:
+        raise ImageTooSmallError(
+            f"'{name}' would reach the sensor as {width // factor}×{height // factor} pixels"
+            + (" (the ×2 zoom halves it)" if zoom else "") + f"; both sides must be at least {MIN_SENSOR_SIDE}. "
+            "Choose a larger processing size, turn the zoom off, or use a less elongated image.")
+
+
 def load_capture(path: str | Path, *, iso: float | None = 800, zoom: bool = False, long_side: int | None = None,
                  seed: int = 0) -> Capture:
     """Photo → simulated capture (+ truth) at `iso` (None = noise-free); RAW file → its mosaic.
@@ -57,5 +73,6 @@ def load_capture(path: str | Path, *, iso: float | None = 800, zoom: bool = Fals
     photo = load_image(path)
     if long_side:
         photo = fit_long_side(photo, long_side)
+    check_sensor_side(photo.shape[:2], zoom, path.name)
     raw, truth = unprocess(photo, iso=iso, zoom=zoom, seed=seed, source=path.name)
     return Capture(raw, truth, False, ())

@@ -123,7 +123,7 @@ def compare_capture(capture: Capture, settings: Settings, models: ModelCache | N
     dropped after each variant either way."""
     settings.check()
     source = capture.truth if capture.truth is not None else capture.raw.mosaic
-    settings.check_size(*source.shape[:2])
+    settings.check_size(*source.shape[:2], raw_file=capture.truth is None)
     models = models or ModelCache()
     plans, notes = plan_variants(settings, models)
     notes = list(capture.notes) + notes
@@ -140,6 +140,7 @@ def compare_capture(capture: Capture, settings: Settings, models: ModelCache | N
         mj, params = estimate_energy(result, models, settings.device, PHOTO_12MP)
         video_mj, _ = estimate_energy(result, models, settings.device, VIDEO_1080P)
         run = VariantRun(plan.label, dict(plan.learned), result, params, mj, power_mw(video_mj, 30.0))
+        run.models_used = {task: models.describe(task, variant) for task, variant in plan.learned.items()}
         if strips:
             run.strip = stage_strip(run)
         result.intermediates = {}          # full-resolution copies of every stage: only thumbnails are kept
@@ -163,7 +164,7 @@ def compare_file(path: str | Path, settings: Settings, models: ModelCache | None
     if settings.long_side is None:
         size = source_size(path)
         if size is not None:
-            settings.check_size(*size)
+            settings.check_size(*size, raw_file=is_raw_filename(path))
     if progress is not None:
         progress(0.0, "reading the file")
     start = time.perf_counter()

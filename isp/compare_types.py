@@ -57,14 +57,19 @@ class Settings:
         if not self.variants:
             raise SettingError("Choose at least one variant to compare.")
 
-    def check_size(self, height: int, width: int) -> None:
-        """Refuse full resolution (long_side None) for inputs above FULL_RES_MAX_PIXELS: every variant's pipeline
-        holds several float32 copies of the frame, which at 50–100 MP runs a server out of memory."""
-        if self.long_side is None and height * width > FULL_RES_MAX_PIXELS:
+    def check_size(self, height: int, width: int, raw_file: bool = False) -> None:
+        """Refuse full resolution (long_side None) when the developed picture would exceed FULL_RES_MAX_PIXELS:
+        every variant's pipeline holds several float32 copies of the frame, which at 50–100 MP runs a server out
+        of memory. (height, width): the photo, or with `raw_file` the RAW mosaic — which the ×2 zoom enlarges to
+        four times its pixels (a photo is not: its simulated sensor sees half of it)."""
+        scale = 2 if raw_file and self.zoom else 1
+        pixels = height * width * scale * scale
+        if self.long_side is None and pixels > FULL_RES_MAX_PIXELS:
+            zoomed = f", {pixels / 1e6:.1f} megapixels after the ×2 zoom" if scale > 1 else ""
             raise SettingError(
-                f"This file is {width}×{height} = {height * width / 1e6:.1f} megapixels; processing at full size "
-                f"is limited to {FULL_RES_MAX_PIXELS / 1e6:.0f} megapixels. Choose a processing size of 1024 px "
-                "(or 512/256) instead — or use `pixelnas process` on the command line for the full size.")
+                f"This file is {width}×{height} = {height * width / 1e6:.1f} megapixels{zoomed}; processing at full "
+                f"size is limited to {FULL_RES_MAX_PIXELS / 1e6:.0f} megapixels of output. Choose a processing size "
+                "of 1024 px (or 512/256) instead — or use `pixelnas process` on the command line for the full size.")
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class VariantRun:
     agreement: dict[str, float] | None = None     # vs the reference variant (RAW files)
     score_ms: float = 0.0                         # time spent scoring (not part of the pipeline's time)
     strip: list[tuple[np.ndarray, str]] | None = None   # display thumbnails of the stages (see stage_strip)
+    models_used: dict[str, str] = field(default_factory=dict)   # task → what ran ('heavy = edsr_baseline', …)
 
 
 @dataclass

@@ -75,9 +75,9 @@ def _false_colour_linear(mosaic: np.ndarray, pattern: str, wb_gains=(1.0, 1.0, 1
     return out
 
 
-def _expose(linear: np.ndarray) -> np.ndarray:
-    """Display a linear image: a 99th-percentile exposure and a 1/2.2 gamma."""
-    peak = float(np.percentile(linear, 99)) or 1.0
+def _expose(linear: np.ndarray, peak: float | None = None) -> np.ndarray:
+    """Display a linear image: `peak` (default: its own 99th percentile) maps to white, then a 1/2.2 gamma."""
+    peak = peak or float(np.percentile(linear, 99)) or 1.0
     return np.clip(linear / peak, 0.0, 1.0) ** (1 / 2.2)
 
 
@@ -92,14 +92,16 @@ def stage_strip(run: VariantRun, long_side: int = 384) -> list[tuple[np.ndarray,
     turn = raw.orientation if raw is not None else 1
     # shrink before exposing (cheap at 16 MP); sensor-order intermediates are turned upright like the output
     small = lambda image: apply_orientation(thumbnail(image, long_side), turn)  # noqa: E731
-    items = []
+    items, peak = [], None          # mosaic and denoised mosaic share the capture's exposure: brightness is data
     if "black_level" in inter:
-        items.append((_expose(small(_false_colour_linear(inter["black_level"], pattern, gains))),
-                      "sensor mosaic (false colour)"))
+        mosaic = small(_false_colour_linear(inter["black_level"], pattern, gains))
+        peak = float(np.percentile(mosaic, 99)) or None
+        items.append((_expose(mosaic, peak), "sensor mosaic (false colour)"))
     if "denoise_raw" in inter:
-        items.append((_expose(small(_false_colour_linear(inter["denoise_raw"], pattern, gains))),
+        items.append((_expose(small(_false_colour_linear(inter["denoise_raw"], pattern, gains)), peak),
                       f"after denoise ({run.learned.get('denoise_raw')})"))
     if "demosaic" in inter:
+        # its own exposure: a false-colour thumbnail lights one channel in 2–4 per site, so its peak is lower
         items.append((_expose(np.clip(small(inter["demosaic"]), 0, None)), "after demosaic (linear, exposed)"))
     if "sr_x2" in inter:
         items.append((small(inter["sr_x2"]), f"after SR ×2 ({run.learned.get('sr_x2')})"))

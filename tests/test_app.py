@@ -327,6 +327,23 @@ def test_full_size_is_refused_above_16_mp_before_decoding(tmp_path):
     with pytest.raises(SettingError):
         compare_types.Settings(long_side=None).check_size(4000, 4001)
     compare_types.Settings(long_side=1024).check_size(10000, 10000)             # shrunk first: any size
+    compare_types.Settings(long_side=None, zoom=True).check_size(4000, 4000)     # a photo: the sensor sees half
+    with pytest.raises(SettingError, match="64.0 megapixels after the ×2 zoom"):
+        compare_types.Settings(long_side=None, zoom=True).check_size(4000, 4000, raw_file=True)
+    compare_types.Settings(long_side=None, zoom=True).check_size(2000, 2000, raw_file=True)     # 16 MP out
+
+
+def test_a_thin_photo_is_refused_with_a_message_before_any_variant_runs(tmp_path):
+    from isp.errors import ImageTooSmallError
+
+    path = tmp_path / "thin.png"
+    Image.fromarray(textured(20, 1200)).save(path)
+    for long_side, zoom in ((256, False), (1024, True)):       # 256×4 after shrinking; 600×10 at the sensor
+        settings = compare_types.Settings(long_side=long_side, zoom=zoom, variants=("classical",))
+        with pytest.raises(ImageTooSmallError, match="both sides must be at least 16"):
+            next(compare.compare_file(path, settings, ModelCache(tmp_path)))
+    assert next(compare.compare_file(path, compare_types.Settings(long_side=None, variants=("classical",)),
+                                     ModelCache(tmp_path))).runs
 
 
 def test_energy_is_for_a_12mp_photo_whatever_the_processing_size(tmp_path):
@@ -375,6 +392,10 @@ def test_benchmark_report_html_and_csv(tmp_path):
     assert "<table>" in text and "data:image/png;base64," in text and "estimated" in text
     csv_lines = csv_path.read_text().splitlines()
     assert csv_lines[0].startswith("task,variant") and csv_lines[1].startswith("sr_x2,classical")
+    Image.fromarray(textured(64, 64, seed=2)).save(tmp_path / "img2.png")
+    both = benchmark.benchmark(paths + [tmp_path / "img2.png"], ModelCache(tmp_path / "zoo"), long_side=64,
+                               tasks=("denoise_raw", "sr_x2"))
+    assert [p["task"] for p in both["previews"]] == ["denoise_raw"] * 2 + ["sr_x2"] * 2   # each task shown
 
 
 def test_camera_handler_yields_the_cheap_result_first_and_crops_follow_clicks(photo):
@@ -384,11 +405,23 @@ def test_camera_handler_yields_the_cheap_result_first_and_crops_follow_clicks(ph
     slider, picker, crops, strip, metrics, stages, headline, notes, sources = steps[-1]
     assert len(steps) == len(metrics) and list(steps[0][4]["variant"]) == ["classical"]   # cheapest first
     assert len(crops) == len(metrics) + 1 and crops[-1][1] == "ground truth"            # + ground truth
-    assert len(strip) == 4 * len(metrics) and Path(picker).is_file()
+    assert len(strip.value) == 4 * len(metrics) and strip.columns == 4 and Path(picker).is_file()   # a row each
     assert "MACs" in headline or "Only one variant" in headline
     moved_picker, moved = app.update_crops(sources, 10, 90, 32)
     assert len(moved) == len(crops) and Image.open(moved[0][0]).size == Image.open(crops[0][0]).size
     assert not np.array_equal(np.asarray(Image.open(moved[0][0])), np.asarray(Image.open(crops[0][0])))
+
+
+def test_odd_api_payloads_get_a_message_not_a_traceback():
+    import gradio as gr
+
+    assert app._file_path(["x.png"]) == "x.png" and app._file_path({"path": "y.png"}) == "y.png"
+    for payload, message in (([], "Upload a photo"), (["a.png", "b.png"], "one file per request"),
+                             (None, "Upload a photo")):
+        with pytest.raises(gr.Error, match=message):
+            app._file_path(payload)
+    with pytest.raises(gr.Error, match="ISO must be a number"):
+        app._settings(None, False, False, "malvar", "256", ["classical"], "npu_int8")
 
 
 def test_energy_estimates_keep_four_significant_figures():
