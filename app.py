@@ -305,8 +305,13 @@ def select_trial(trials, table, evt: gr.SelectData):
     if not trials or evt is None or evt.index is None:
         return gr.skip()
     row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    values = getattr(evt, "row_value", None)       # the clicked row itself: right even after sorting in the UI
     try:
-        study, number = table.iloc[row]["study"], table.iloc[row]["trial"]
+        if values is not None and len(values) == len(table.columns):
+            clicked = dict(zip(table.columns, values))
+            study, number = clicked["study"], clicked["trial"]
+        else:
+            study, number = table.iloc[row]["study"], table.iloc[row]["trial"]
     except Exception:  # noqa: BLE001
         return gr.skip()
     trial = search_report.find_trial(trials, study, number)
@@ -435,7 +440,8 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
             trials_table.select(select_trial, [trials_state, trials_table], [spec_view], api_visibility="private")
         with gr.Tab("Benchmark"):
             gr.Markdown("Runs the whole pipeline on each photo once per task, changing only that task's stage "
-                        "(classical, heavy, searched, peers), and scores the result as the Camera tab does: "
+                        "(classical, heavy, searched, peers and candidates — the role column says which), and "
+                        "scores the result as the Camera tab does: "
                         "against the photo (with the reference enhancement applied when enhancing). The "
                         "README's results come from `pixelnas eval`, whose per-task protocols differ. RAW "
                         "files have no ground truth and are skipped.")

@@ -43,6 +43,18 @@ def task_variants(models: ModelCache, task: str) -> list[str]:
     return ["classical"] + roles + [n for n in names if n not in ("heavy", "searched") and n not in taken]
 
 
+def variant_role(models: ModelCache, task: str, variant: str) -> str:
+    """The role a benchmark row stands for: classical, heavy, searched, or a zoo model's card role (peer, candidate
+    — a search front member trained for comparison), with the model's name where the variant is a role."""
+    if variant in ("heavy", "searched"):
+        return models.describe(task, variant)
+    try:
+        roles = {c["name"]: c.get("role") for c in models.cards(task)}
+    except Exception:  # noqa: BLE001 - unreadable zoo: the variant is all we know
+        roles = {}
+    return roles.get(variant) or variant
+
+
 def benchmark(paths: list[str | Path], models: ModelCache | None = None, long_side: int = 256,
               tasks: tuple[str, ...] = LEARNED_STAGES, device: str = DEFAULT_PROFILE, seed: int = 0,
               progress: Progress | None = None) -> dict:
@@ -100,7 +112,7 @@ def benchmark(paths: list[str | Path], models: ModelCache | None = None, long_si
             if not a["psnr"]:
                 continue
             r, g = relative[variant]
-            rows.append({"variant": variant, "images": len(a["psnr"]),
+            rows.append({"variant": variant, "role": variant_role(models, task, variant), "images": len(a["psnr"]),
                          "PSNR (dB)": round(means[variant]["psnr"], 2), "SSIM": round(float(np.mean(a["ssim"])), 4),
                          "ΔE2000": round(float(np.mean(a["delta_e2000"])), 3),
                          "stage ms": round(float(np.mean(a["ms"])), 1),

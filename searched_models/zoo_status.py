@@ -45,6 +45,30 @@ def resume_command(card: dict) -> str | None:
     return shlex.join(words if "--resume" in words else words + ["--resume"])
 
 
+def restart_command(card: dict) -> str | None:
+    """For a finished run still rising: the card's command as a warm restart (SGDR) of the same length and peak
+    lr as its last cycle (the whole run when it had none), from where it stopped. None without a command."""
+    command = card.get("provenance", {}).get("command")
+    training = card.get("training", {})
+    if not command or not training.get("steps"):
+        return None
+    done = int(training.get("steps_done") or training["steps"])
+    restarts = training.get("restarts") or []
+    start, peak = restarts[-1] if restarts else (0, training.get("lr"))
+    if not peak:
+        return None
+    words, skip = [], False
+    for word in shlex.split(command):
+        if skip:
+            skip = False
+        elif word in ("--steps", "--lr"):
+            skip = True
+        elif word not in ("--resume", "--restart"):
+            words.append(word)
+    return shlex.join(words + ["--steps", str(done + int(training["steps"]) - int(start)), "--resume", "--restart",
+                               "--lr", f"{peak:g}"])
+
+
 def model_status(card: dict, zoo_dir: Path) -> dict:
     training, validation = card.get("training", {}), card.get("validation", {})
     done, planned = int(training.get("steps_done") or 0), int(training.get("steps") or 0)
@@ -56,7 +80,9 @@ def model_status(card: dict, zoo_dir: Path) -> dict:
             "gain_last_quarter_db": validation.get("gain_last_quarter_db"), "plateau": validation.get("plateau"),
             "sec_per_step": pace,
             "hours_left": 0.0 if not remaining else (remaining * pace / 3600.0 if pace else None),
-            "resume": resume_command(card) if remaining else None}
+            "resume": resume_command(card) if remaining else None,
+            "restart": restart_command(card) if not remaining and card.get("role") == "heavy"
+            and training.get("status") == "done" and validation.get("plateau") is False else None}
 
 
 def zoo_status(zoo_dir: Path = zoo.ZOO_DIR, tasks: list[str] | None = None) -> list[dict]:
@@ -93,6 +119,11 @@ def format_status(rows: list[dict], bf16_cpu: bool | None = None) -> str:
         if bf16_cpu is False and any("--bf16" in r["resume"].split() for r in pending):
             lines.append("note: this CPU has no AVX512-BF16/AMX-BF16, where bf16 autocast is slower than fp32: "
                          "drop --bf16 from those commands (a checkpoint resumes in either precision)")
+    rising = [r for r in rows if r.get("restart")]
+    if rising:
+        lines += ["", "heavies whose schedule ended before the plateau: another warm restart as long as their last "
+                      "cycle, at its peak lr, continues them:"]
+        lines += [f"  {r['restart']}" for r in rising]
     return "\n".join(lines)
 
 

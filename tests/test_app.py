@@ -385,7 +385,7 @@ def test_benchmark_report_html_and_csv(tmp_path):
     bench = benchmark.benchmark(paths + [ROOT / "assets" / "openisp_rggb_10bit.dng"], ModelCache(tmp_path / "zoo"),
                               long_side=64, tasks=("sr_x2",))
     rows = bench["tasks"]["sr_x2"]
-    assert [r["variant"] for r in rows] == ["classical"] and rows[0]["images"] == 2
+    assert [r["variant"] for r in rows] == ["classical"] and rows[0]["images"] == 2 and rows[0]["role"] == "classical"
     assert any("no ground truth" in n for n in bench["notes"])
     html_path, csv_path = report.write_report(bench, tmp_path / "out")
     text = html_path.read_text()
@@ -450,6 +450,14 @@ def test_search_view_shows_one_study_at_a_time_newest_first(tmp_path):
     assert "study **new** (proxy: 1000 training steps" in status and "Other studies" in status and "old" in status
     *_, trials, study = app.search_view("sr_x2", "old", zoo_dir=tmp_path)
     assert study["value"] == "old" and sorted(t["number"] for t in trials) == [0, 1]
+    from types import SimpleNamespace
+
+    _, _, table, *_ = app.search_view("sr_x2", "old", zoo_dir=tmp_path)
+    number = int(table.iloc[1]["trial"])                                 # the table's second row
+    trials = [{**t, "spec": {**spec, "name": "second"}} if t["number"] == number else t for t in trials]
+    clicked = SimpleNamespace(index=[0, 0], row_value=table.iloc[1].tolist())   # the UI sorted it to the top
+    assert app.select_trial(trials, table, clicked)["name"] == "second"
+    assert app.select_trial(trials, table, SimpleNamespace(index=[1, 0], row_value=None))["name"] == "second"
 
 
 def test_a_model_registered_from_a_trial_is_marked_at_that_trials_proxy_psnr():

@@ -447,6 +447,10 @@ def test_zoo_status_reports_progress_pace_and_the_resume_command(tmp_path):
     card("big", "heavy", 100, 400, "training", "pixelnas train --task sr_x2 --name big --steps 400")
     card("small", "peer", 50, 50, "done", "pixelnas train --task sr_x2 --name small")
     card("nolog", "peer", 5, 50, "training", "pixelnas train --task sr_x2 --name nolog --resume")
+    card("ended", "heavy", 400, 400, "done", "pixelnas train --task sr_x2 --name ended --steps 400 --lr 1e-4")
+    ended = zoo.read_card("sr_x2", "ended", tmp_path)
+    ended["training"].update(lr=1e-4, restarts=[[300, 5e-5]])       # its last cycle: 300 → 400 at peak 5e-5
+    zoo.write_card(ended, tmp_path)
     lines = [{"step": 25, "loss": 0.1, "sec_per_step": 9.0}, {"step": 50, "val_psnr": 29.0},
              {"step": 75, "loss": 0.1, "sec_per_step": 2.0}, {"step": 100, "loss": 0.1, "sec_per_step": 3.0}]
     zoo.log_path("sr_x2", "big", tmp_path).write_text("\n".join(json.dumps(e) for e in lines) + "\n{\"step\": 1")
@@ -456,6 +460,10 @@ def test_zoo_status_reports_progress_pace_and_the_resume_command(tmp_path):
     assert rows["small"]["resume"] is None and rows["small"]["hours_left"] == 0.0
     assert rows["nolog"]["hours_left"] is None                # no pace logged yet: unknown, not zero
     assert rows["nolog"]["resume"].count("--resume") == 1
+    assert rows["ended"]["resume"] is None and rows["small"]["restart"] is None          # a peer needs no plateau
+    assert rows["ended"]["restart"] == ("pixelnas train --task sr_x2 --name ended --steps 500 --resume --restart "
+                                        "--lr 5e-05")
+    assert "another warm restart" in format_status(list(rows.values()))
     text = format_status(list(rows.values()))
     assert "--resume" in text and "100/400" in text and "+0.200" in text   # 3 decimals: +0.048 is not "+0.05"
     rows["big"]["resume"] += " --bf16"
@@ -652,6 +660,9 @@ def test_a_warm_restart_starts_a_new_cosine_cycle_that_later_resumes_keep(tmp_pa
         train(cfg(40, lr=1e-4), restart=True)
     card["provenance"]["command"] = "pixelnas train --task sr_x2 --name tiny --steps 30 --lr 5e-05 --resume --restart"
     assert resume_command(card) == "pixelnas train --task sr_x2 --name tiny --steps 30 --lr 5e-05 --resume"
+    from searched_models.zoo_status import restart_command     # finished, still rising: one more cycle of 20
+    assert restart_command(card) == ("pixelnas train --task sr_x2 --name tiny --steps 50 --resume --restart "
+                                     "--lr 5e-05")
 
 
 def test_a_resumed_run_keeps_its_cards_role_and_needs_a_checkpoint(tmp_path):
