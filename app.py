@@ -168,8 +168,8 @@ def camera_outputs(comparison: compare_types.Comparison, cx: float, cy: float, c
             gr.Gallery(value=_files(strip), columns=len(strip) // max(len(comparison.runs), 1) or 5),   # a row each
             _table(compare_scores.metrics_rows(comparison)), _table(compare_scores.stage_rows(comparison)),
             compare_scores.headline(comparison), _notes_md(comparison)
-            + ("\n- Zoomed crops come from a 1024 px preview of the result." if comparison.runs and
-               max(comparison.runs[0].result.image.shape[:2]) > views.DISPLAY_LONG_SIDE else ""), sources)
+            + ("\n- Zoomed crops come from a 1024 px preview of the result (too large to keep at full size per "
+               "session)." if views.crops_are_previews(comparison, sources) else ""), sources)
 
 
 def make_camera_handler(models: ModelCache):
@@ -212,7 +212,7 @@ def make_api_handler(models: ModelCache):
 
 
 def update_crops(sources, cx, cy, crop):
-    """Crop slider moved → new picker and crops, from the ≤ 1024 px thumbnails kept in the session state."""
+    """Crop slider moved → new picker and crops, from the images kept in the session state (`views.crop_sources`)."""
     if not sources:     # nothing developed yet, or the session's thumbnails expired (STATE_TTL_S): keep the view
         return gr.skip(), gr.skip()
     return (_png(views.mark_crop(sources[0][0], cx / 100, cy / 100, crop)),
@@ -388,14 +388,14 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
                                       interactive=False, height=300)
                     cx = gr.Slider(0, 100, value=50, step=0.5, label="crop centre x (%)")
                     cy = gr.Slider(0, 100, value=50, step=0.5, label="crop centre y (%)")
-                    crop = gr.Slider(32, 256, value=96, step=8, label="crop size (px of the ≤ 1024 px preview)")
+                    crop = gr.Slider(32, 256, value=96, step=8, label="crop size (px of the result; of its 1024 px preview when it is too large to keep)")
                 with gr.Column(scale=2):
                     crops = gr.Gallery(format="png", label="Zoomed crop: every variant and the ground truth",
                                        columns=4, height=330, object_fit="contain")
             strip = gr.Gallery(format="png", columns=5, height=480, object_fit="contain",
                                label="Stage by stage: mosaic (false colour) → denoise → demosaic → SR → final")
             stages = gr.Dataframe(label="Per stage: variant · measured ms · MACs", wrap=True, interactive=False)
-            sources = gr.State([], time_to_live=STATE_TTL_S)      # ≤ 1024 px thumbnails only
+            sources = gr.State([], time_to_live=STATE_TTL_S)      # ≤ FULL_CROP_SOURCE_BYTES of images
             inputs = [upload, iso, zoom, enhance, demosaic, size, variants, device]
             run.click(make_camera_handler(models), inputs + [cx, cy, crop],
                       [slider, picker, crops, strip, metrics, stages, headline, notes, sources],

@@ -118,14 +118,24 @@ def crop_box(shape: tuple[int, ...], cx: float, cy: float, size: int) -> tuple[i
     return int(np.clip(top, 0, h - side)), int(np.clip(left, 0, w - side)), side, side
 
 
-def crop_sources(comparison: Comparison, long_side: int = DISPLAY_LONG_SIDE) -> list[tuple[np.ndarray, str]]:
-    """(uint8 final image, label) per finished variant, plus the ground truth, shrunk to a long side of at most
-    `long_side`: all the crops need, small enough to keep per session."""
-    items = [(to_uint8(thumbnail(run.result.image, long_side)), run.label) for run in comparison.runs]
+FULL_CROP_SOURCE_BYTES = 160 * 2**20  # full-resolution crop sources per session up to this (four 12 MP images)
+
+
+def crop_sources(comparison: Comparison, long_side: int = DISPLAY_LONG_SIDE,
+                 full_bytes: int = FULL_CROP_SOURCE_BYTES) -> list[tuple[np.ndarray, str]]:
+    """(uint8 final image, label) per finished variant, plus the ground truth: all the crops need, kept per
+    session. At full resolution (1:1 pixels) while they take at most `full_bytes` together, else shrunk to a long
+    side of `long_side` (`crops_are_previews` tells which)."""
+    images = [(run.result.image, run.label) for run in comparison.runs]
     if comparison.target is not None and comparison.runs:
-        truth = crop_to(comparison.target, comparison.runs[0].result.image.shape)
-        items.append((to_uint8(thumbnail(truth, long_side)), "ground truth"))
-    return items
+        images.append((crop_to(comparison.target, comparison.runs[0].result.image.shape), "ground truth"))
+    full = sum(image.shape[0] * image.shape[1] * 3 for image, _ in images) <= full_bytes
+    return [(to_uint8(image if full else thumbnail(image, long_side)), label) for image, label in images]
+
+
+def crops_are_previews(comparison: Comparison, sources: list[tuple[np.ndarray, str]]) -> bool:
+    """True when the crop sources were shrunk (the result is larger than what is kept per session)."""
+    return bool(comparison.runs and sources) and sources[0][0].shape[:2] != comparison.runs[0].result.image.shape[:2]
 
 
 def zoom_crops(sources: list[tuple[np.ndarray, str]], cx: float, cy: float, size: int = 128,

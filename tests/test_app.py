@@ -242,8 +242,10 @@ def test_compare_yields_cheapest_first_and_crops_line_up(tmp_path):
     final = steps[-1]
     assert final.done and final.runs[0].result.image.shape == (64, 96, 3)
     assert final.runs[0].result.intermediates == {}          # full-resolution copies dropped after the run
-    assert all(max(s.shape[:2]) <= 32 for s, _ in views.crop_sources(final, long_side=32))
-    sources = views.crop_sources(final)
+    small = views.crop_sources(final, long_side=32, full_bytes=64 * 96 * 3 * 2 - 1)   # over the budget: previews
+    assert all(max(s.shape[:2]) <= 32 for s, _ in small) and views.crops_are_previews(final, small)
+    sources = views.crop_sources(final)                                         # within it: 1:1 pixels
+    assert all(s.shape == (64, 96, 3) for s, _ in sources) and not views.crops_are_previews(final, sources)
     assert [label for _, label in sources] == ["classical", "ground truth"]
     crops = views.zoom_crops(sources, 1.0, 1.0, 32, display=64)
     assert all(c.shape == (64, 64, 3) for c, _ in crops)
