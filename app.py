@@ -388,7 +388,9 @@ def build_app(models: ModelCache | None = None, zoo_dir=None) -> gr.Blocks:
                                       interactive=False, height=300)
                     cx = gr.Slider(0, 100, value=50, step=0.5, label="crop centre x (%)")
                     cy = gr.Slider(0, 100, value=50, step=0.5, label="crop centre y (%)")
-                    crop = gr.Slider(32, 256, value=96, step=8, label="crop size (px of the result; of its 1024 px preview when it is too large to keep)")
+                    crop = gr.Slider(32, 256, value=96, step=8,
+                                     label="crop size (px of the result; of its 1024 px preview when it is too large "
+                                           "to keep)")
                 with gr.Column(scale=2):
                     crops = gr.Gallery(format="png", label="Zoomed crop: every variant and the ground truth",
                                        columns=4, height=330, object_fit="contain")

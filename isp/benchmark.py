@@ -15,9 +15,9 @@ from isp.models import ModelCache
 from isp.pipeline import LEARNED_STAGES
 from isp.power import DEFAULT_PROFILE, PHOTO_12MP
 from isp.raw import is_raw_filename
+from isp.views import thumbnail, to_uint8
 
 PREVIEWS_PER_TASK = 2          # thumbnails per task in the gallery and the HTML report: every task gets its own
-from isp.views import thumbnail, to_uint8
 
 BENCH_TASKS: dict[str, dict] = {
     # what each task's run looks like: the capture settings that make that learned stage matter

@@ -16,8 +16,9 @@ def add_commands(sub) -> None:
     noise = p.add_mutually_exclusive_group()
     noise.add_argument("--iso", type=iso_value, default=800,
                        help="simulated sensor ISO for photos, 50–12800 (default 800)")
-    noise.add_argument("--noise-free", action="store_true", help="simulate without sensor noise (photos only; the --denoise stage "
-                       "still runs unless --denoise off)")
+    noise.add_argument("--noise-free", action="store_true",
+                       help="simulate without sensor noise (photos only; the --denoise stage still runs unless "
+                            "--denoise off)")
     p.add_argument("--zoom", action="store_true", help="×2 zoom: the sensor sees the photo at half size; sr_x2 restores it")
     p.add_argument("--enhance", nargs="?", const="classical", default=None, metavar="VARIANT",
                    help="run the enhancement stage: classical, reference (the local Laplacian operator), heavy, "

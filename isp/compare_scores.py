@@ -3,9 +3,10 @@ and summary built from them (sRGB-encoded images throughout).
 
 Photos are compared with their ground truth (the photo the simulated capture was made from; with the enhance
 stage on, the photo passed through the enhance stage's reference operator: the fast local Laplacian filter of
-Aubry et al. 2014 with the remapping of Paris, Hasinoff & Kautz 2011, `isp.stages.enhance`). Camera RAW files have no ground truth, so every variant is compared with the reference
-variant's output instead (the heavy one when present): `agreement`, not quality. The benchmark's R and G are
-computed as `pixelnas eval` does (`relative_to_heavy`).
+Aubry et al. 2014 with the remapping of Paris, Hasinoff & Kautz 2011, `isp.stages.enhance`). Camera RAW files
+have no ground truth, so every variant is compared with the reference variant's output instead (the heavy one
+when present): `agreement`, not quality. The benchmark's R and G are computed as `pixelnas eval` does
+(`relative_to_heavy`).
 """
 from __future__ import annotations
 
@@ -156,7 +157,8 @@ def summary(comparison: Comparison) -> dict:
     s = comparison.settings
     return {"source": comparison.capture.raw.source, "is_raw_file": comparison.capture.is_raw_file,
             "ground_truth": comparison.target_label or None, "reference": comparison.reference_label,
-            "settings": {"iso": None if comparison.capture.is_raw_file else s.iso, "zoom": s.zoom, "enhance": s.enhance, "demosaic": s.demosaic,
+            "settings": {"iso": None if comparison.capture.is_raw_file else s.iso,     # a RAW has its own noise
+                         "zoom": s.zoom, "enhance": s.enhance, "demosaic": s.demosaic,
                          "long_side": s.long_side, "variants": list(s.variants), "device": s.device},
             "size": list(comparison.runs[0].result.image.shape[:2]) if comparison.runs else None,
             "load_ms": round(comparison.load_ms, 1),

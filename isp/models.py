@@ -31,8 +31,10 @@ class ModelCache:
         """What a variant of a learned stage is: 'heavy = edsr_baseline', a zoo name as is, '… (training, step N)'
         for weights whose run has not finished; a classical variant (no card) is returned unchanged."""
         cards = {c["name"]: c for c in self.cards(task)}
-        holders = [c["name"] for c in cards.values() if c.get("role") == variant and variant in ("heavy", "searched")]
-        name = holders[0] if holders else variant
+        if variant in ("heavy", "searched"):
+            name = next((n for n, c in cards.items() if c.get("role") == variant), variant)
+        else:
+            name = variant
         card = cards.get(name)
         if card is None:
             return variant

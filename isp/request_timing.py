@@ -105,8 +105,9 @@ def add_command(sub) -> None:
     p = sub.add_parser("bench-app", help="server time of the app's /process request for a photo, part by part",
                        description="Time the code the app's /process handler runs (read + simulate, pipeline per "
                                    "variant, scoring, summary, writing the outputs) on PHOTO resized to --mp "
-                                   "megapixels; median of --repeats runs after a warm-up. The photo is processed at that size (the "
-                                   "app's 'full' processing size; the app's default shrinks it to 1024 px).")
+                                   "megapixels; median of --repeats runs after a warm-up. The photo is processed "
+                                   "at that size (the app's 'full' processing size; the app's default shrinks it "
+                                   "to 1024 px).")
     p.add_argument("photo", metavar="PHOTO", help="a photo (PNG/JPEG/TIFF)")
     p.add_argument("--variants", default="searched",
                    help="comma-separated variants: searched, heavy, classical or zoo names (default searched)")

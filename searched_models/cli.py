@@ -9,7 +9,8 @@ import json
 import os
 import sys
 
-from isp.cli_types import iso_list, non_negative_int, output_file, positive_float, positive_int, unit_fraction, write_text
+from isp.cli_types import (iso_list, non_negative_int, output_file, positive_float, positive_int, unit_fraction,
+                           write_text)
 from isp.errors import InputError
 
 # Training recipes by name. "light" is the one recipe every peer and every searched model gets (same data,
@@ -32,9 +33,9 @@ def add_train(sub) -> None:
     source.add_argument("--name", help="a shipped spec in searched_models/specs/<task>/")
     p.add_argument("--as", dest="save_as", help="name to save under (default: the spec's name)")
     p.add_argument("--role", default=None, choices=ROLE_CHOICES,
-                   help="role written into the card (default: heavy for *_heavy/edsr_baseline specs, else peer; with --resume: "
-                        "the card's role, which only set-role changes; candidate: a search front member trained for "
-                        "comparison, never resolved as 'searched')")
+                   help="role written into the card (default: heavy for *_heavy/edsr_baseline specs, else peer; "
+                        "with --resume: the card's role, which only set-role changes; candidate: a search front "
+                        "member trained for comparison, never resolved as 'searched')")
     p.add_argument("--images", required=True, help="folder of training photos (searched recursively)")
     p.add_argument("--val-images", help="folder of validation photos (without it: no validation, so the card has no "
                                         "PSNR curve and no plateau verdict)")
@@ -49,8 +50,8 @@ def add_train(sub) -> None:
                                                      "(default 2e-4, or the recipe's)")
     p.add_argument("--teacher", help="distil from this zoo model (e.g. heavy)")
     p.add_argument("--distill-weight", type=unit_fraction, default=0.5,
-                   help="with --teacher: weight (0–1) of the L1 to the teacher's output; the ground truth gets 1 − it "
-                        "(default 0.5)")
+                   help="with --teacher: weight (0–1) of the L1 to the teacher's output; the ground truth gets "
+                        "1 − it (default 0.5)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (only faster on CPUs with AVX512-BF16/AMX)")
     p.add_argument("--val-every", type=positive_int, default=500, help="validate every N steps (default 500)")
     p.add_argument("--ckpt-every", type=positive_int, default=250, help="checkpoint every N steps (default 250)")

@@ -458,7 +458,8 @@ def add_command(sub) -> None:
                                    "--register TRIAL --as NAME writes specs/<task>/NAME.json for `pixelnas train`.")
     p.add_argument("--task", required=True, choices=TASKS)
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--max-macs", type=macs_argument, help="budget in MACs per input pixel (per packed 2×2 pixel for denoise_raw; e.g. 12000 or 12k)")
+    budget.add_argument("--max-macs", type=macs_argument,
+                        help="budget in MACs per input pixel (per packed 2×2 pixel for denoise_raw; e.g. 12000 or 12k)")
     budget.add_argument("--budget-ratio", type=positive_float, help="budget as a fraction of the heavy model's MACs (e.g. 0.01)")
     p.add_argument("--trials", type=positive_int, help="run until the study has this many finished trials")
     p.add_argument("--seed", type=non_negative_int, default=0, help="sampler seed (default 0; give parallel workers different seeds)")
@@ -480,8 +481,8 @@ def add_command(sub) -> None:
                         "(zoo/<task>/STUDY.teacher.safetensors, shared, not copied) instead of pinning the heavy's "
                         "current checkpoint for this study")
     p.add_argument("--distill-weight", type=unit_fraction, default=0.5,
-                   help="with --teacher: weight of the L1 to the teacher's output; the ground truth gets 1 − it "
-                        "(default 0.5)")
+                   help="with --teacher: weight (0–1) of the L1 to the teacher's output; the ground truth gets "
+                        "1 − it (default 0.5)")
     p.add_argument("--population", type=positive_int, default=16, help="NSGA-II population size (default 16)")
     p.add_argument("--no-peers", action="store_true", help="do not enqueue the hand-designed peers in a new study")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: all cores)")
