@@ -52,11 +52,19 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     return float("inf") if mse == 0.0 else float(10.0 * np.log10(data_range**2 / mse))
 
 
-def psnr_y(a: np.ndarray, b: np.ndarray, shave: int = 0) -> float:
+def luma_for_scoring(image: np.ndarray, shave: int, y_8bit: bool) -> np.ndarray:
+    """BT.601 Y with `shave` px cut from each border; `y_8bit` rounds it to 8-bit codes first, as MATLAB's
+    `rgb2ycbcr` does on uint8 images (the papers' tables); without it Y stays float, as BasicSR and
+    EDSR-PyTorch score."""
+    y = luminance_bt601(image)
+    return _shave(np.round(y * 255.0) / 255.0 if y_8bit else y, shave)
+
+
+def psnr_y(a: np.ndarray, b: np.ndarray, shave: int = 0, y_8bit: bool = False) -> float:
     """PSNR on the BT.601 luma (Y of YCbCr, 16–235 range) of sRGB-encoded images, `shave` px cut from each
-    border: the super-resolution benchmark protocol (shave = scale)."""
+    border: the super-resolution benchmark protocol (shave = scale; `y_8bit`: see `luma_for_scoring`)."""
     a, b = _pair(a, b)
-    return psnr(_shave(luminance_bt601(a), shave), _shave(luminance_bt601(b), shave))
+    return psnr(luma_for_scoring(a, shave, y_8bit), luma_for_scoring(b, shave, y_8bit))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -83,10 +91,10 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float((numerator / denominator)[r:-r, r:-r].mean(dtype=np.float64))
 
 
-def ssim_y(a: np.ndarray, b: np.ndarray, shave: int = 0) -> float:
-    """SSIM on BT.601 luma with `shave` border pixels removed (SR protocol)."""
+def ssim_y(a: np.ndarray, b: np.ndarray, shave: int = 0, y_8bit: bool = False) -> float:
+    """SSIM on BT.601 luma with `shave` border pixels removed (SR protocol; `y_8bit`: see `luma_for_scoring`)."""
     a, b = _pair(a, b)
-    return float(structural_similarity(_shave(luminance_bt601(a), shave), _shave(luminance_bt601(b), shave),
+    return float(structural_similarity(luma_for_scoring(a, shave, y_8bit), luma_for_scoring(b, shave, y_8bit),
                                        data_range=1.0))
 
 

@@ -144,6 +144,9 @@ def add_eval(sub) -> None:
     p.add_argument("--iso", type=iso_list, default=None,
                    help="ISOs for denoise_raw, each 50–12800 (default 800,3200); other tasks take none")
     p.add_argument("--limit", type=positive_int, help="at most this many images per folder (default: all)")
+    p.add_argument("--y-8bit", action="store_true",
+                   help="sr_x2: round Y to 8-bit codes before PSNR/SSIM, as MATLAB's rgb2ycbcr on uint8 images "
+                        "(the papers' tables; default: float Y, as BasicSR and EDSR-PyTorch); recorded in the JSON")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the simulated sensor noise (default 0)")
     p.add_argument("--json", help="write the report as JSON here")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: all cores)")
@@ -161,12 +164,20 @@ def run_eval(args) -> int:
     if args.json:
         output_file(args.json, "JSON file")
     if args.threads:
+        import cv2
+
         torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)        # the classical stages' OpenCV calls, timed on the same threads
     if args.iso and args.task != "denoise_raw":
         print(f"note: --iso applies to denoise_raw only; {args.task} is scored without sensor noise", file=sys.stderr)
     models = [m for m in args.models.split(",") if m] if args.models else None
+    if args.y_8bit and args.task != "sr_x2":
+        from isp.errors import SettingError
+
+        raise SettingError("--y-8bit is part of the sr_x2 protocol (Y-channel PSNR); other tasks score RGB.")
     report = evaluate(args.task, expand_folders(args.images), models, args.iso, args.seed, args.limit,
-                      Path(args.zoo) if args.zoo else None, progress=lambda m: print(m, file=sys.stderr, flush=True))
+                      Path(args.zoo) if args.zoo else None, progress=lambda m: print(m, file=sys.stderr, flush=True),
+                      y_8bit=args.y_8bit)
     print(format_report(report))
     if args.json:
         write_text(args.json, json.dumps(report, indent=2) + "\n")

@@ -111,7 +111,8 @@ def measure_ms_per_mp(task: str, row: dict, runs: int = 5) -> float:
 
 
 def predict_scores(task: str, row: dict, photos: list[np.ndarray], iso: int | None, seed: int,
-                   cache: ModelCache, references: list[np.ndarray] | None = None) -> dict[str, float]:
+                   cache: ModelCache, references: list[np.ndarray] | None = None,
+                   y_8bit: bool = False) -> dict[str, float]:
     """Mean PSNR and SSIM of one model over the photos of one folder (denoise_raw: also `psnr_photo`).
 
     references: for denoise_raw, each photo's noise-free capture developed by the same ISP (the simulated
@@ -123,8 +124,8 @@ def predict_scores(task: str, row: dict, photos: list[np.ndarray], iso: int | No
             lr = quantise_8bit(downscale_x2(hr))            # the benchmark LR images are 8-bit files
             out = classical_sr(lr) if row["module"] is None else to_hwc(run_chw(row["module"], to_chw(lr)))
             out = quantise_8bit(out)                        # scored as saved 8-bit images, as in the papers
-            psnrs.append(metrics.psnr_y(out, hr, shave=2))
-            ssims.append(metrics.ssim_y(out, hr, shave=2))
+            psnrs.append(metrics.psnr_y(out, hr, shave=2, y_8bit=y_8bit))
+            ssims.append(metrics.ssim_y(out, hr, shave=2, y_8bit=y_8bit))
         elif task == "enhance":
             target = local_laplacian(photo)
             out = enhance_classical(photo) if row["module"] is None else \
@@ -155,8 +156,10 @@ def relative(rows: list[dict], key: str = "psnr") -> None:
 
 
 def evaluate(task: str, folders: list[str], models: list[str] | None = None, isos: list[int] | None = None,
-             seed: int = 0, limit: int | None = None, zoo_dir: Path | None = None, progress=print) -> dict:
-    """Evaluate `models` on every folder (and ISO); returns the JSON-ready report."""
+             seed: int = 0, limit: int | None = None, zoo_dir: Path | None = None, progress=print,
+             y_8bit: bool = False) -> dict:
+    """Evaluate `models` on every folder (and ISO); returns the JSON-ready report. y_8bit (sr_x2): score Y rounded
+    to 8-bit codes (`isp.metrics.luma_for_scoring`)."""
     get_task(task)
     cache = ModelCache(zoo_dir)
     if models is None:
@@ -195,7 +198,7 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
                 if row["name"] == "reference":
                     continue
                 progress(f"{Path(folder).name}{'' if iso is None else f' ISO {iso}'}: {row['name']} …")
-                scores = predict_scores(task, row, photos, iso, seed, cache, references)
+                scores = predict_scores(task, row, photos, iso, seed, cache, references, y_8bit)
                 group_rows.append({"name": row["name"], "role": row["role"], **scores,
                                    "macs_per_input_mp": row["macs_per_input_mp"]})
             relative(group_rows)
@@ -218,7 +221,7 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
         s.setdefault("G", None)
         s["ms_ratio_heavy"] = (heavy["ms_per_mp"] / s["ms_per_mp"]) if heavy and s["ms_per_mp"] else None
     report = {"task": task, "folders": [str(f) for f in folders], "isos": iso_list if task == "denoise_raw" else None,
-              "seed": seed, "limit": limit, "timing_input": TIMING_SIZE, "threads": torch.get_num_threads(),
+              "seed": seed, "limit": limit, **({"y_8bit": True} if y_8bit else {}), "timing_input": TIMING_SIZE, "threads": torch.get_num_threads(),
               "energy_note": "estimated from published per-operation energies (isp/power.py)",
               "groups": groups, "summary": summary, "zoo_peers": zoo_peers(task, zoo_dir)}
     report["floors"] = check_floors(report)

@@ -57,18 +57,17 @@ def check_floors(report: dict) -> list[dict]:
             value = row["psnr"] - classical["psnr"] if floor.over_classical else row["psnr"]
             results.append({"model": row["name"], "role": row["role"], "floor": floor.describe(),
                             "over_classical": floor.over_classical,
-                            "value_db": round(value, 3), "bound_db": floor.db, "met": value >= floor.db})
+                            "value_db": float(value), "bound_db": floor.db, "met": value >= floor.db})
     return results
 
 
 def format_floors(results: list[dict]) -> list[str]:
     """Printable lines, one per judged floor."""
+    from searched_models.targets import shown, shown_short
+
     lines = []
-    for r in results:
-        short = r["bound_db"] - r["value_db"]
-        digits = 3 if not r["met"] and short < 0.005 else 2    # two would print "33.10 … short by 0.00 dB"
-        sign = "+" if r.get("over_classical") else ""          # a gain over classical is signed
-        value = f"{r['value_db']:{sign}.{digits}f}"
-        verdict = "met" if r["met"] else f"NOT met (short by {short:.{digits}f} dB)"
+    for r in results:            # from the unrounded value: widened where 2 decimals would hide the verdict
+        value = shown(r["value_db"], r["bound_db"], 2, sign=bool(r.get("over_classical")))
+        verdict = "met" if r["met"] else f"NOT met (short by {shown_short(r['bound_db'] - r['value_db'], 2)} dB)"
         lines.append(f"floor {r['floor']}: {r['model']} ({r['role']}) {value} dB → {verdict}")
     return lines

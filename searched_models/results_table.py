@@ -71,7 +71,9 @@ def task_table(report: dict) -> list[str]:
     isos = f", ISO {', '.join(str(i) for i in report['isos'])}" if report.get("isos") else ""
     protocol = (" — final sRGB against the noise-free capture developed by the same ISP (DND protocol)"
                 if report["task"] == "denoise_raw" else "")
-    lines = [f"**{report['task']}** — mean PSNR over {sets}{isos}{protocol} (seed {report['seed']})", "",
+    protocol += " — Y rounded to 8-bit codes" if report.get("y_8bit") else ""
+    lines = [f"**{report['task']}** — PSNR: the mean of the per-set means over {sets}{isos}{protocol} "
+             f"(seed {report['seed']})", "",
              "| model | role | trained (steps) | GMAC / input MP | ms / MP (CPU) | heavy ms / this | PSNR (dB) | R | G "
              "| est. mJ / 12 MP photo (NPU int8) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]

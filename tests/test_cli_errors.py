@@ -68,6 +68,7 @@ def junk_folder(tmp_path):
     (["train", "--task", "sr_x2", "--name", "fsrcnn", "--images", "{tmp}", "--steps", "2",
       "--distill-weight", "1.5"], "--distill-weight: must be at most 1"),
     (["bench-app", "{chart}", "--iso", "20000"], "--iso: ISO must be 50–12800"),
+    (["eval", "--task", "enhance", "--images", "{tmp}", "--y-8bit"], "--y-8bit is part of the sr_x2 protocol"),
 ])
 def test_a_wrong_invocation_fails_fast_with_one_line(capsys, tmp_path, assets_dir, junk_folder, args, message):
     values = {"chart": str(assets_dir / "text_chart.png"), "tmp": str(tmp_path), "junk": str(junk_folder)}

@@ -34,6 +34,9 @@ def test_psnr_of_a_constant_offset():
     assert psnr(a * 255, a * 255 + 0.1 * 255, data_range=255.0) == pytest.approx(20.0, abs=1e-4)
     # Y of BT.601 studio range scales an equal RGB offset by 219/255.
     assert psnr_y(a, a + 0.1) == pytest.approx(20 - 20 * math.log10(219 / 255), abs=1e-3)
+    y_codes = np.full((4, 4, 3), 100 / 255, np.float32)          # Y = 16 + 219·100/255 = 101.88 → code 102
+    assert psnr_y(y_codes, y_codes + 0.001) < 80                                      # float Y sees 0.22 codes
+    assert psnr_y(y_codes, y_codes + 0.001, y_8bit=True) == math.inf                  # both round to code 102
 
 
 def test_delta_e_matches_skimage_on_one_colour_pair():

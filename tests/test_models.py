@@ -396,6 +396,8 @@ def test_floors_are_judged_on_the_sets_and_iso_they_name_for_heavy_class_models(
     assert "edsr (heavy) 37.49 dB → NOT met (short by 0.01 dB)" in format_floors(check_floors(sr))[0]  # unsigned
     close = {"task": "sr_x2", "groups": [group("Set14", None, [("edsr", "heavy", 33.0969)])]}
     assert "edsr (heavy) 33.097 dB → NOT met (short by 0.003 dB)" in format_floors(check_floors(close))[0]
+    rounded_twice = {"task": "sr_x2", "groups": [group("Set5", None, [("edsr", "heavy", 37.5 - 0.87485)])]}
+    assert "short by 0.87 dB" in format_floors(check_floors(rounded_twice))[0]      # not 0.88 via a rounded value
     assert check_floors({"task": "enhance", "groups": [group("Urban100", None, [("x", "heavy", 40.0)])]}) == []
 
 
