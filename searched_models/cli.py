@@ -67,6 +67,11 @@ def add_train(sub) -> None:
     p.set_defaults(func=run_train)
 
 
+def default_role(name: str) -> str:
+    """The role a new run gets without --role: heavy for *_heavy specs and edsr_baseline, else peer."""
+    return "heavy" if name.endswith("_heavy") or name == "edsr_baseline" else "peer"
+
+
 def resumed_role(task: str, name: str, asked: str | None, zoo_dir) -> str:
     """The role a resumed run keeps: its card's. A different --role is refused (set-role changes roles and records
     it); so is --resume without a checkpoint, since a mistyped name would otherwise start a new run quietly."""
@@ -83,7 +88,7 @@ def resumed_role(task: str, name: str, asked: str | None, zoo_dir) -> str:
         raise InputError(f"{task}/{name} is a {current}; a resumed run keeps its role. Resume without --role (or "
                          f"with --role {current}), and change roles with `pixelnas set-role --task {task} --name "
                          f"{name} --role {asked}`.")
-    return current or asked or ("heavy" if name.endswith("_heavy") or name == "edsr_baseline" else "peer")
+    return current or asked or default_role(name)
 
 
 def run_train(args) -> int:
@@ -106,9 +111,7 @@ def run_train(args) -> int:
     spec = load_spec(args.spec) if args.spec else zoo.named_spec(args.task, args.name)
     name = args.save_as or spec.get("name") or args.name
     zoo_dir = Path(args.zoo) if args.zoo else zoo.ZOO_DIR
-    role = args.role or ("heavy" if name.endswith("_heavy") or name == "edsr_baseline" else "peer")
-    if args.resume:
-        role = resumed_role(args.task, name, args.role, zoo_dir)
+    role = resumed_role(args.task, name, args.role, zoo_dir) if args.resume else args.role or default_role(name)
     if args.distill_weight != 0.5 and not args.teacher:
         print("note: --distill-weight has no effect without --teacher", file=sys.stderr, flush=True)
     taken = zoo.holders(zoo.list_models(args.task, zoo_dir), role, name)

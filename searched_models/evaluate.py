@@ -221,7 +221,8 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
         s.setdefault("G", None)
         s["ms_ratio_heavy"] = (heavy["ms_per_mp"] / s["ms_per_mp"]) if heavy and s["ms_per_mp"] else None
     report = {"task": task, "folders": [str(f) for f in folders], "isos": iso_list if task == "denoise_raw" else None,
-              "seed": seed, "limit": limit, **({"y_8bit": True} if y_8bit else {}), "timing_input": TIMING_SIZE, "threads": torch.get_num_threads(),
+              "seed": seed, "limit": limit, **({"y_8bit": True} if y_8bit else {}),
+              "timing_input": TIMING_SIZE, "threads": torch.get_num_threads(),
               "energy_note": "estimated from published per-operation energies (isp/power.py)",
               "groups": groups, "summary": summary, "zoo_peers": zoo_peers(task, zoo_dir)}
     report["floors"] = check_floors(report)
