@@ -20,6 +20,7 @@ from isp import metrics
 from isp.capture import Capture, load_capture
 from isp.compare_scores import crop_to, quality, scoring_target, update_agreement
 from isp.compare_types import Comparison, Plan, Progress, Settings, VariantRun
+from isp.cpu_load import OtherLoad, busy_warning
 from isp.energy_estimate import estimate_energy
 from isp.errors import SettingError
 from isp.models import ModelCache
@@ -136,7 +137,9 @@ def compare_capture(capture: Capture, settings: Settings, models: ModelCache | N
         def stage_progress(fraction: float, text: str, index=index, plan=plan) -> None:
             if progress is not None:
                 progress((index + fraction) / len(plans), f"{plan.label} · {text}")
-        result = Pipeline(pipeline_config(settings, plan), models).run(capture.raw, progress=stage_progress)
+        with OtherLoad() as load:
+            result = Pipeline(pipeline_config(settings, plan), models).run(capture.raw, progress=stage_progress)
+        note_other_load(comparison, load.cores)
         mj, params = estimate_energy(result, models, settings.device, PHOTO_12MP)
         video_mj, _ = estimate_energy(result, models, settings.device, VIDEO_1080P)
         run = VariantRun(plan.label, dict(plan.learned), result, params, mj, power_mw(video_mj, 30.0))
@@ -154,6 +157,20 @@ def compare_capture(capture: Capture, settings: Settings, models: ModelCache | N
         update_agreement(comparison)
         run.score_ms = (time.perf_counter() - start) * 1000.0
         yield comparison
+
+
+def note_other_load(comparison: Comparison, cores: float | None) -> None:
+    """Keep the highest load other processes put on the CPU during a variant, and say in the notes (one note,
+    updated) when it makes the measured times unreliable (`isp.cpu_load`)."""
+    if cores is None:
+        return
+    before = busy_warning(comparison.other_load, "the variants ran")
+    comparison.other_load = max(cores, comparison.other_load or 0.0)
+    warning = busy_warning(comparison.other_load, "the variants ran")
+    if before in comparison.notes:
+        comparison.notes.remove(before)
+    if warning:
+        comparison.notes.append(warning)
 
 
 def compare_file(path: str | Path, settings: Settings, models: ModelCache | None = None,

@@ -111,6 +111,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     load_ms: float = 0.0
     target_lab: np.ndarray | None = None    # CIELAB of `target`, computed once for every variant's ΔE2000
+    other_load: float | None = None         # most cores other processes kept busy during a variant (isp.cpu_load)
 
     @property
     def done(self) -> bool:

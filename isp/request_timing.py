@@ -19,6 +19,7 @@ import numpy as np
 from isp import compare, compare_scores, compare_types, views
 from isp.errors import SettingError
 from isp.cli_types import iso_value, non_negative_float, positive_int
+from isp.cpu_load import busy_warning
 from isp.io import load_image, save_image
 from isp.models import ModelCache
 
@@ -78,12 +79,17 @@ def bench_app(path: str | Path, variants: tuple[str, ...] = ("searched",), megap
         time_request(photo, settings, models, tmp)                       # warm-up: model loading, caches
         runs = [time_request(photo, settings, models, tmp) for _ in range(repeats)]
     data = runs[-1]["summary"]
+    busiest = max((r["summary"]["other_load_cores"] for r in runs if r["summary"]["other_load_cores"] is not None),
+                  default=None)
+    last_run_warning = busy_warning(data["other_load_cores"], "the variants ran")
+    notes = [n for n in data["notes"] if n != last_run_warning]
+    notes += [w for w in [busy_warning(busiest, "the timed requests ran")] if w]
     parts = {key: round(statistics.median(r["ms"][key] for r in runs), 1) for key in runs[0]["ms"]}
     return {"file": Path(path).name, "megapixels": megapixels, "output_hw": data["size"],
             "variants": [r["variant"] for r in data["rows"]], "repeats": repeats, "median_ms": parts,
             "runs_total_ms": [round(r["ms"]["total"], 1) for r in runs],
             "stage_ms": {r["variant"]: r["ms total"] for r in data["rows"]}, "stages": data["stages"],
-            "notes": data["notes"]}
+            "other_load_cores": busiest, "notes": notes}
 
 
 def format_bench(result: dict) -> str:

@@ -15,6 +15,7 @@ enhance — PSNR/SSIM on RGB against the local Laplacian reference operator appl
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from isp import metrics
+from isp.cpu_load import OtherLoad, busy_warning
 from isp.errors import InputError, SettingError
 from isp.models import ModelCache
 from isp.pipeline import Pipeline, develop_photo
@@ -32,7 +34,7 @@ from isp.stages.denoise import RawDenoise
 from isp.stages.enhance import Enhance, enhance_classical, local_laplacian
 from isp.stages.resize import SuperResolution, classical_sr
 from searched_models import targets, zoo
-from searched_models.cost import measure_latency_ms, spec_cost
+from searched_models.cost import spec_cost
 from searched_models.data import load_folder
 from searched_models.floors import check_floors, format_floors
 from searched_models.infer import run_chw
@@ -81,33 +83,46 @@ def model_rows(task: str, names: list[str], cache: ModelCache) -> list[dict]:
     return rows
 
 
-def measure_ms_per_mp(task: str, row: dict, runs: int = 5) -> float:
-    """Median latency (after warm-up) on a TIMING_SIZE² network input, in ms per input megapixel."""
+def timing_call(task: str, row: dict):
+    """A no-argument function that runs one model (or classical operator) once on a TIMING_SIZE² network input."""
     size = TIMING_SIZE
     rng = np.random.default_rng(0)
     if row["module"] is not None:
-        x = torch.from_numpy(rng.random((1, row["module"].spec["in_channels"], size, size), dtype=np.float32))
-        ms = measure_latency_ms(row["module"], x, runs=runs)
-    else:
-        image = rng.random((size, size, 3), dtype=np.float32)
-        if task == "denoise_raw":
-            from isp.stages.base import Frame
+        module = row["module"].eval()
+        x = torch.from_numpy(rng.random((1, module.spec["in_channels"], size, size), dtype=np.float32))
 
-            raw, _ = unprocess(rng.random((2 * size, 2 * size, 3), dtype=np.float32), iso=800)
-            frame = Frame(raw.normalised(), "raw", raw)
-            fn = lambda: RawDenoise().run(frame, "classical")  # noqa: E731
-        elif task == "sr_x2":
-            fn = lambda: classical_sr(image)  # noqa: E731
-        else:
-            fn = (lambda: enhance_classical(image)) if row["name"] == "classical" else (lambda: local_laplacian(image))
-        fn()
-        times = []
-        for _ in range(runs):
+        def run_network() -> None:
+            with torch.inference_mode():
+                module(x)
+        return run_network
+    image = rng.random((size, size, 3), dtype=np.float32)
+    if task == "denoise_raw":
+        from isp.stages.base import Frame
+
+        raw, _ = unprocess(rng.random((2 * size, 2 * size, 3), dtype=np.float32), iso=800)
+        frame = Frame(raw.normalised(), "raw", raw)
+        return lambda: RawDenoise().run(frame, "classical")
+    if task == "sr_x2":
+        return lambda: classical_sr(image)
+    return (lambda: enhance_classical(image)) if row["name"] == "classical" else (lambda: local_laplacian(image))
+
+
+def measure_ms_per_mp(task: str, rows: list[dict], runs: int = 5, warmup: int = 2) -> list[float]:
+    """Median latency of every row, in ms per input megapixel of a TIMING_SIZE² network input.
+
+    The rows are timed in turn — one run of each, `runs` rounds, after `warmup` runs of each — so a change in the
+    machine's load during the measurement lands on every model alike and the time ratios stay fair."""
+    calls = [timing_call(task, row) for row in rows]
+    for call in calls:
+        for _ in range(warmup):
+            call()
+    times: list[list[float]] = [[] for _ in rows]
+    for _ in range(runs):
+        for index, call in enumerate(calls):
             start = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - start) * 1000.0)
-        ms = statistics.median(times)
-    return ms / (size * size / 1e6)
+            call()
+            times[index].append((time.perf_counter() - start) * 1000.0)
+    return [statistics.median(t) / (TIMING_SIZE * TIMING_SIZE / 1e6) for t in times]
 
 
 def predict_scores(task: str, row: dict, photos: list[np.ndarray], iso: int | None, seed: int,
@@ -172,10 +187,12 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
             raise InputError(f"No image in '{folder}' is at least 16 px on each side.")
     if task == "enhance" and not any(r["name"] == "reference" for r in rows):
         rows += model_rows(task, ["reference"], cache)
+    progress(f"timing {', '.join(row['name'] for row in rows)} (in turn) …")
+    with OtherLoad() as load:
+        for row, ms in zip(rows, measure_ms_per_mp(task, rows)):
+            row["ms_per_mp"] = ms
     for row in rows:
         row["macs_per_input_mp"] = row["macs_per_pixel"] * 1e6 + row["macs_per_image"]
-        progress(f"timing {row['name']} …")
-        row["ms_per_mp"] = measure_ms_per_mp(task, row)
         row["energy"] = {}
         for name in PROFILES:
             photo_px = input_pixels_for_output(task, PHOTO_12MP)
@@ -222,7 +239,8 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
         s["ms_ratio_heavy"] = (heavy["ms_per_mp"] / s["ms_per_mp"]) if heavy and s["ms_per_mp"] else None
     report = {"task": task, "folders": [str(f) for f in folders], "isos": iso_list if task == "denoise_raw" else None,
               "seed": seed, "limit": limit, **({"y_8bit": True} if y_8bit else {}),
-              "timing_input": TIMING_SIZE, "threads": torch.get_num_threads(),
+              "timing_input": TIMING_SIZE, "threads": torch.get_num_threads(), "cpu_cores": os.cpu_count(),
+              "timing_other_load_cores": None if load.cores is None else round(load.cores, 2),
               "energy_note": "estimated from published per-operation energies (isp/power.py)",
               "groups": groups, "summary": summary, "zoo_peers": zoo_peers(task, zoo_dir)}
     report["floors"] = check_floors(report)
@@ -265,6 +283,9 @@ def format_report(report: dict) -> str:
     lines.append("params as the network runs (rep blocks merged); ×ms = measured CPU time of the heavy / this model"
                  + ("; MACs per input MP are per packed (2×2 sensor) MP for denoise_raw, per LR MP for sr_x2"
                     if report["task"] != "enhance" else ""))
+    warning = busy_warning(report.get("timing_other_load_cores"), "the models were timed")
+    if warning:
+        lines.append("warning: " + warning)
     lines += format_floors(report.get("floors", []))
     lines += targets.format_check(targets.check(report))
     for s in report["summary"]:

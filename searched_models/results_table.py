@@ -10,6 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from isp.cpu_load import busy_warning
 from searched_models import targets
 from searched_models.floors import is_judged
 from searched_models.zoo import ZOO_DIR
@@ -66,6 +67,18 @@ def reproduce_command(report: dict) -> str:
     return " ".join(parts)
 
 
+def timing_note(report: dict) -> str:
+    """How the ms column was measured: threads, input size, and how busy other processes kept the CPU meanwhile
+    (recorded since the models are timed in turn; older reports do not say)."""
+    cores = report.get("timing_other_load_cores")
+    load = ("other processes' load during the timing not recorded" if cores is None else
+            f"other processes kept {cores:.2f} of {report.get('cpu_cores', '?')} cores busy meanwhile"
+            + (" — ⚠ time ratios unreliable" if busy_warning(cores, "") else ""))
+    interleaved = "models timed in turn, " if cores is not None else ""
+    return (f"Times: median of 5 runs after warm-up on a {report.get('timing_input', '?')}² network input, "
+            f"{report.get('threads', '?')} thread(s), {interleaved}{load}.")
+
+
 def task_table(report: dict) -> list[str]:
     sets = ", ".join(sorted({g["set"] for g in report["groups"]}))
     isos = f", ISO {', '.join(str(i) for i in report['isos'])}" if report.get("isos") else ""
@@ -91,6 +104,7 @@ def task_table(report: dict) -> list[str]:
         consequence = (", so this task's G is provisional too" if any(r["role"] == "heavy" for r in rising) else "")
         lines += ["", "‡ its schedule ended while validation still gained ≥ 0.05 dB over the last quarter of the "
                       f"steps: not yet the plateau the heavies are trained to{consequence}."]
+    lines += ["", timing_note(report)]
     if "folders" in report:
         lines += ["", f"Reproduce: `{reproduce_command(report)}`"]
     return lines + [""]

@@ -6,6 +6,8 @@ The numbers are the issue's; nothing here relaxes them.
 """
 from __future__ import annotations
 
+from isp.cpu_load import busy_warning
+
 MIN_R = 100.0
 MIN_G = 0.90
 MIN_TIME_RATIO = 30.0
@@ -14,13 +16,14 @@ PEER_MARGIN_DB = 0.2
 
 def check(report: dict) -> dict | None:
     """{'name', 'R', 'G', 'time_ratio', 'peer', 'peer_margin_db', 'unscored_peers', 'met': {...}, 'short': {...}}
-    for the report's searched model, or None when it has none. `met[key]` is True, False, or None when the report
-    cannot tell: R and the time ratio need the heavy in the report, G the heavy and the classical stage, and the
-    peer rule every zoo peer at ≥ the searched model's MACs (`report['zoo_peers']`, written by `pixelnas eval`;
+    for the report's searched model, or None when it has none. `met[key]` is True, False, or None when the report cannot
+    tell: R and the time ratio need the heavy in the report, G the heavy and the classical stage, and the peer rule
+    every zoo peer at ≥ the searched model's MACs (`report['zoo_peers']`, written by `pixelnas eval`;
     `unscored_peers` names those the report left out). `short`: how far each figure falls below its target, None
-    where met or unknown. `peer` is the strongest scored peer at ≥ the searched model's MACs (None if there is
-    none, which meets the peer rule when no zoo peer was left out), `peer_margin_db` the searched model's PSNR
-    minus that peer's."""
+    where met or unknown. G and the peer rule are not judged (None) on a `--limit` report, the time ratio not when
+    other processes kept the CPU busy during the timing (`isp.cpu_load`). `peer` is the strongest scored peer at ≥
+    the searched model's MACs (None if there is none, which meets the peer rule when no zoo peer was left out),
+    `peer_margin_db` the searched model's PSNR minus that peer's."""
     rows = report["summary"]
     searched = next((r for r in rows if r["role"] == "searched"), None)
     if searched is None or searched.get("psnr") is None:
@@ -36,12 +39,14 @@ def check(report: dict) -> dict | None:
     short = {"R": _short(searched["R"], MIN_R), "G": _short(searched["G"], MIN_G),
              "time": _short(ratio, MIN_TIME_RATIO), "peers": _short(margin, PEER_MARGIN_DB)}
     peers_met = margin is None or margin >= PEER_MARGIN_DB
+    partial = bool(report.get("limit"))                     # quality on the first images of each set only
+    busy = busy_warning(report.get("timing_other_load_cores"), "") is not None
     return {"name": searched["name"], "R": searched["R"], "G": searched["G"], "time_ratio": ratio,
             "peer": None if peer is None else peer["name"], "peer_margin_db": margin, "short": short,
-            "unscored_peers": unscored,
-            "met": {"R": _met(searched["R"], MIN_R), "G": _met(searched["G"], MIN_G),
-                    "time": _met(ratio, MIN_TIME_RATIO),
-                    "peers": None if unscored and peers_met else peers_met}}
+            "unscored_peers": unscored, "partial": partial, "busy": busy,
+            "met": {"R": _met(searched["R"], MIN_R), "G": None if partial else _met(searched["G"], MIN_G),
+                    "time": None if busy else _met(ratio, MIN_TIME_RATIO),
+                    "peers": None if partial or (unscored and peers_met) else peers_met}}
 
 
 def _met(value: float | None, bound: float) -> bool | None:
@@ -97,6 +102,10 @@ def format_check(c: dict | None) -> list[str]:
 
     def verdict(key: str, unit: str = "") -> str:
         if met[key] is None:
+            if c.get("partial") and key in ("G", "peers"):
+                return "not judged (--limit: quality targets are judged on whole sets)"
+            if c.get("busy") and key == "time":
+                return "not judged (other processes kept the CPU busy while the models were timed)"
             why = UNMEASURED.get(key) or f"peers not evaluated: {', '.join(c['unscored_peers'])}"
             return f"not measured ({why})"
         return "met" if met[key] else ("NOT met" + ("" if f["short"][key] is None else f" (short by {f['short'][key]}{unit})"))

@@ -229,7 +229,8 @@ def test_training_smoke_with_resume_and_eval_schema(tmp_path, photo_folder):
 
     report = evaluate("sr_x2", [str(photo_folder)], ["classical", "tiny"], zoo_dir=tmp_path, progress=lambda m: None)
     json.dumps(report)
-    assert set(report) >= {"task", "folders", "seed", "groups", "summary", "floors"}
+    assert set(report) >= {"task", "folders", "seed", "groups", "summary", "floors", "cpu_cores",
+                           "timing_other_load_cores"}
     rows = {r["name"]: r for r in report["summary"]}
     assert set(rows) == {"classical", "tiny"}
     for row in rows.values():
@@ -399,6 +400,9 @@ def test_floors_are_judged_on_the_sets_and_iso_they_name_for_heavy_class_models(
     rounded_twice = {"task": "sr_x2", "groups": [group("Set5", None, [("edsr", "heavy", 37.5 - 0.87485)])]}
     assert "short by 0.87 dB" in format_floors(check_floors(rounded_twice))[0]      # not 0.88 via a rounded value
     assert check_floors({"task": "enhance", "groups": [group("Urban100", None, [("x", "heavy", 40.0)])]}) == []
+    limited = check_floors({**sr, "limit": 1})                  # the first image of a set says nothing of the set
+    assert [r["met"] for r in limited] == [None, None]
+    assert format_floors(limited)[0].endswith("→ not judged (--limit: floors are judged on whole sets)")
 
 
 def test_a_fresh_network_outputs_its_global_residual_and_convs_are_he_initialised():

@@ -128,6 +128,7 @@ def test_a_target_the_report_cannot_judge_reads_not_measured_never_met_or_missed
     assert lines[0] == "target R ≥ 100: mine – → not measured (the heavy is not in the report)"
     assert lines[1].endswith("→ not measured (needs the heavy and classical in the report)")
     assert lines[3].endswith("mine → not measured (peers not evaluated: rival)")
+
     (tmp_path / "sr_x2").mkdir()
     (tmp_path / "sr_x2" / "eval.json").write_text(json.dumps(report))
     assert "| sr_x2 | mine | – ? | – ? | – ? | no peer at ≥ its MACs ? (not evaluated: rival) | not all measured |" \
@@ -168,3 +169,21 @@ def test_a_folder_with_a_space_stays_one_argument_in_the_reproduce_command():
               "summary": [{"name": "classical"}, {"name": "edsr_baseline"}]}
     argv = shlex.split(results_table.reproduce_command(report))
     assert argv[argv.index("--images") + 1] == "/data/my photos/Set5"
+
+
+def test_limit_and_a_busy_machine_leave_their_targets_unjudged():
+    """Quality on the first images of each set (`--limit`) judges neither G nor the peer rule; a time ratio taken
+    while other processes kept the CPU busy does not judge the time target. R (from MACs) stands either way."""
+    from searched_models import targets
+
+    row = {"ms_per_mp": 100.0, "energy": {"npu_int8": {"mj_per_12mp_photo": 1.0}}}
+    summary = [{**row, "name": "mine", "role": "searched", "macs_per_input_mp": 9e9, "psnr": 33.7, "R": 120.0,
+                "G": 0.95, "ms_ratio_heavy": 45.0}]
+    report = {"task": "sr_x2", "seed": 0, "isos": None, "groups": [{"set": "Set5"}], "summary": summary}
+    assert targets.check(report)["met"] == {"R": True, "G": True, "time": True, "peers": True}
+    c = targets.check({**report, "limit": 2, "timing_other_load_cores": 1.6})
+    assert c["met"] == {"R": True, "G": None, "time": None, "peers": None}
+    lines = targets.format_check(c)
+    assert lines[1].endswith("→ not judged (--limit: quality targets are judged on whole sets)")
+    assert lines[2].endswith("→ not judged (other processes kept the CPU busy while the models were timed)")
+    assert targets.check({**report, "timing_other_load_cores": 0.1})["met"]["time"] is True
