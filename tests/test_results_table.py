@@ -10,7 +10,7 @@ from searched_models import results_table
 
 def test_readme_table_matches_committed_eval_json():
     readme = results_table.README.read_text()
-    assert results_table.splice(readme, results_table.render()) == readme, \
+    assert results_table.regenerate(readme) == readme, \
         "README results table is out of date: run `pixelnas results-table`"
 
 
@@ -187,3 +187,26 @@ def test_limit_and_a_busy_machine_leave_their_targets_unjudged():
     assert lines[1].endswith("→ not judged (--limit: quality targets are judged on whole sets)")
     assert lines[2].endswith("→ not judged (other processes kept the CPU busy while the models were timed)")
     assert targets.check({**report, "timing_other_load_cores": 0.1})["met"]["time"] is True
+
+
+def test_status_line_says_whether_the_goal_is_shown(tmp_path):
+    row = {"ms_per_mp": 100.0, "energy": {"npu_int8": {"mj_per_12mp_photo": 1.0}}}
+
+    def write(task, r, g):
+        (tmp_path / task).mkdir(exist_ok=True)
+        summary = [{**row, "name": "mine", "role": "searched", "macs_per_input_mp": 9e9, "psnr": 33.7, "R": r,
+                    "G": g, "ms_ratio_heavy": 45.0}]
+        (tmp_path / task / "eval.json").write_text(json.dumps({"task": task, "seed": 0, "isos": None,
+                                                              "groups": [], "summary": summary}))
+
+    assert "no searched model has been evaluated yet" in results_table.render_status(tmp_path)
+    for task in results_table.TASKS:
+        write(task, 120.0, 0.95)
+    assert "the goal is shown for every task" in results_table.render_status(tmp_path)
+    write("enhance", 120.0, 0.19)
+    status = results_table.render_status(tmp_path)
+    assert "not shown yet" in status and "G ≥ 0.90 in 2 of 3" in status and "enhance R 120.0 / G 0.19" in status
+    readme = f"top\n{results_table.STATUS_START}\nold\n{results_table.STATUS_END}\nmid\n{results_table.START}\n" \
+             f"{results_table.END}\nend\n"
+    updated = results_table.regenerate(readme, tmp_path)
+    assert status in updated and "old" not in updated and updated.endswith("end\n")
