@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from isp.compare import compare_all
 from isp.compare_scores import relative_to_heavy
 from isp.compare_types import Progress, Settings
-from isp.cpu_load import busy_warning
+from isp.cpu_load import LoadMeter, busy_warning
 from isp.energy_estimate import model_params, stage_energy_mj
 from isp.models import ModelCache
 from isp.pipeline import LEARNED_STAGES
@@ -73,7 +74,7 @@ def benchmark(paths: list[str | Path], models: ModelCache | None = None, long_si
     report = {"long_side": long_side, "device": device, "images": [p.name for p in photos], "tasks": {},
               "notes": notes, "previews": []}
     steps = max(1, len(tasks) * len(photos))
-    busiest = None           # most cores other processes kept busy during any variant (isp.cpu_load)
+    load = LoadMeter()       # other processes' load over every variant of every photo (isp.cpu_load)
     step = 0
     for task in tasks:
         variants = task_variants(models, task)
@@ -90,8 +91,7 @@ def benchmark(paths: list[str | Path], models: ModelCache | None = None, long_si
             except Exception as error:  # noqa: BLE001 - one bad file must not stop the benchmark
                 notes.append(f"{path.name} ({task}): {error}")
                 continue
-            if final.other_load is not None:
-                busiest = max(busiest or 0.0, final.other_load)
+            load.add(final.load_meter)
             for run in final.runs:
                 report_stage = run.result.report(task)
                 a = acc[run.label]
@@ -124,10 +124,10 @@ def benchmark(paths: list[str | Path], models: ModelCache | None = None, long_si
                          "est. stage mJ / 12 MP photo": round(float(np.mean(a["mj"])), 5),
                          "R": None if r is None else round(r, 1), "G": None if g is None else round(g, 2)})
         report["tasks"][task] = rows
-    warning = busy_warning(busiest, "the benchmark ran")
+    warning = busy_warning(load.cores, "the benchmark ran", torch.get_num_threads())
     if warning:
         notes.append(warning)
-    report["other_load_cores"] = None if busiest is None else round(busiest, 2)
+    report["other_load_cores"] = None if load.cores is None else round(load.cores, 2)
     if progress is not None:
         progress(1.0, "done")
     return report

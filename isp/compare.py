@@ -20,7 +20,7 @@ from isp import metrics
 from isp.capture import Capture, load_capture
 from isp.compare_scores import crop_to, quality, scoring_target, update_agreement
 from isp.compare_types import Comparison, Plan, Progress, Settings, VariantRun
-from isp.cpu_load import OtherLoad, busy_warning
+from isp.cpu_load import LOAD_NOTE_PREFIX, busy_warning
 from isp.energy_estimate import estimate_energy
 from isp.errors import SettingError
 from isp.models import ModelCache
@@ -137,9 +137,9 @@ def compare_capture(capture: Capture, settings: Settings, models: ModelCache | N
         def stage_progress(fraction: float, text: str, index=index, plan=plan) -> None:
             if progress is not None:
                 progress((index + fraction) / len(plans), f"{plan.label} · {text}")
-        with OtherLoad() as load:
+        with comparison.load_meter:
             result = Pipeline(pipeline_config(settings, plan), models).run(capture.raw, progress=stage_progress)
-        note_other_load(comparison, load.cores)
+        note_other_load(comparison)
         mj, params = estimate_energy(result, models, settings.device, PHOTO_12MP)
         video_mj, _ = estimate_energy(result, models, settings.device, VIDEO_1080P)
         run = VariantRun(plan.label, dict(plan.learned), result, params, mj, power_mw(video_mj, 30.0))
@@ -159,16 +159,13 @@ def compare_capture(capture: Capture, settings: Settings, models: ModelCache | N
         yield comparison
 
 
-def note_other_load(comparison: Comparison, cores: float | None) -> None:
-    """Keep the highest load other processes put on the CPU during a variant, and say in the notes (one note,
-    updated) when it makes the measured times unreliable (`isp.cpu_load`)."""
-    if cores is None:
-        return
-    before = busy_warning(comparison.other_load, "the variants ran")
-    comparison.other_load = max(cores, comparison.other_load or 0.0)
-    warning = busy_warning(comparison.other_load, "the variants ran")
-    if before in comparison.notes:
-        comparison.notes.remove(before)
+def note_other_load(comparison: Comparison) -> None:
+    """Keep one note, updated after each variant, while other processes' load (over all variants so far) and the
+    pipeline's threads oversubscribe the CPU (`isp.cpu_load`)."""
+    import torch
+
+    comparison.notes[:] = [n for n in comparison.notes if not n.startswith(LOAD_NOTE_PREFIX)]
+    warning = busy_warning(comparison.other_load, "the variants ran", torch.get_num_threads())
     if warning:
         comparison.notes.append(warning)
 

@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from isp.capture import Capture
+from isp.cpu_load import LoadMeter
 from isp.errors import SettingError
 from isp.pipeline import LEARNED_STAGES, Result
 from isp.power import DEFAULT_PROFILE, profile
@@ -111,7 +112,12 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     load_ms: float = 0.0
     target_lab: np.ndarray | None = None    # CIELAB of `target`, computed once for every variant's ΔE2000
-    other_load: float | None = None         # most cores other processes kept busy during a variant (isp.cpu_load)
+    load_meter: LoadMeter = field(default_factory=LoadMeter)   # other processes' load while the variants ran
+
+    @property
+    def other_load(self) -> float | None:
+        """Cores other processes kept busy on average while the variants ran (None: too short or unmeasurable)."""
+        return self.load_meter.cores
 
     @property
     def done(self) -> bool:

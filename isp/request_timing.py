@@ -15,11 +15,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from isp import compare, compare_scores, compare_types, views
 from isp.errors import SettingError
 from isp.cli_types import iso_value, non_negative_float, positive_int
-from isp.cpu_load import busy_warning
+from isp.cpu_load import LOAD_NOTE_PREFIX, LoadMeter, busy_warning
 from isp.io import load_image, save_image
 from isp.models import ModelCache
 
@@ -62,7 +63,7 @@ def time_request(path: str | Path, settings: compare_types.Settings, models: Mod
     ms["scoring"] = sum(run.score_ms for run in comparison.runs)
     ms["summary"] = (write_start - summary_start) * 1e3
     ms["writing outputs"] = (end - write_start) * 1e3
-    return {"ms": ms, "summary": data}
+    return {"ms": ms, "summary": data, "load": comparison.load_meter}
 
 
 def bench_app(path: str | Path, variants: tuple[str, ...] = ("searched",), megapixels: float | None = 1.0,
@@ -79,17 +80,17 @@ def bench_app(path: str | Path, variants: tuple[str, ...] = ("searched",), megap
         time_request(photo, settings, models, tmp)                       # warm-up: model loading, caches
         runs = [time_request(photo, settings, models, tmp) for _ in range(repeats)]
     data = runs[-1]["summary"]
-    busiest = max((r["summary"]["other_load_cores"] for r in runs if r["summary"]["other_load_cores"] is not None),
-                  default=None)
-    last_run_warning = busy_warning(data["other_load_cores"], "the variants ran")
-    notes = [n for n in data["notes"] if n != last_run_warning]
-    notes += [w for w in [busy_warning(busiest, "the timed requests ran")] if w]
+    load = LoadMeter()
+    for r in runs:
+        load.add(r["load"])
+    notes = [n for n in data["notes"] if not n.startswith(LOAD_NOTE_PREFIX)]      # one run's; the total's below
+    notes += [w for w in [busy_warning(load.cores, "the timed requests ran", torch.get_num_threads())] if w]
     parts = {key: round(statistics.median(r["ms"][key] for r in runs), 1) for key in runs[0]["ms"]}
     return {"file": Path(path).name, "megapixels": megapixels, "output_hw": data["size"],
             "variants": [r["variant"] for r in data["rows"]], "repeats": repeats, "median_ms": parts,
             "runs_total_ms": [round(r["ms"]["total"], 1) for r in runs],
             "stage_ms": {r["variant"]: r["ms total"] for r in data["rows"]}, "stages": data["stages"],
-            "other_load_cores": busiest, "notes": notes}
+            "other_load_cores": None if load.cores is None else round(load.cores, 2), "notes": notes}
 
 
 def format_bench(result: dict) -> str:

@@ -146,7 +146,9 @@ def add_eval(sub) -> None:
     p.add_argument("--models", help="comma-separated: classical, heavy, searched, zoo names (default: all)")
     p.add_argument("--iso", type=iso_list, default=None,
                    help="ISOs for denoise_raw, each 50–12800 (default 800,3200); other tasks take none")
-    p.add_argument("--limit", type=positive_int, help="at most this many images per folder (default: all)")
+    p.add_argument("--limit", type=positive_int,
+                   help="at most this many images per folder (default: all); a quick look: the heavies' floors, G "
+                        "and the peer rule are then not judged, as they hold for whole sets")
     p.add_argument("--y-8bit", action="store_true",
                    help="sr_x2: round Y to 8-bit codes before PSNR/SSIM, as MATLAB's rgb2ycbcr on uint8 images "
                         "(the papers' tables; default: float Y, as BasicSR and EDSR-PyTorch); recorded in the JSON")

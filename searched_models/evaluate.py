@@ -15,7 +15,6 @@ enhance — PSNR/SSIM on RGB against the local Laplacian reference operator appl
 """
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 from isp import metrics
-from isp.cpu_load import OtherLoad, busy_warning
+from isp.cpu_load import LoadMeter, busy_warning, ratios_unreliable, usable_cores
 from isp.errors import InputError, SettingError
 from isp.models import ModelCache
 from isp.pipeline import Pipeline, develop_photo
@@ -42,6 +41,7 @@ from isp.layout import to_chw, to_hwc
 from searched_models.tasks import get_task
 
 TIMING_SIZE = 256          # network-input side used for the latency measurement
+TIMING_RUNS, TIMING_WARMUP = 5, 2   # timed rounds (the median is kept) and warm-up runs per model
 CLASSICAL_STAGE = {"denoise_raw": RawDenoise(), "sr_x2": SuperResolution(), "enhance": Enhance()}
 
 
@@ -107,7 +107,7 @@ def timing_call(task: str, row: dict):
     return (lambda: enhance_classical(image)) if row["name"] == "classical" else (lambda: local_laplacian(image))
 
 
-def measure_ms_per_mp(task: str, rows: list[dict], runs: int = 5, warmup: int = 2) -> list[float]:
+def measure_ms_per_mp(task: str, rows: list[dict], runs: int = TIMING_RUNS, warmup: int = TIMING_WARMUP) -> list[float]:
     """Median latency of every row, in ms per input megapixel of a TIMING_SIZE² network input.
 
     The rows are timed in turn — one run of each, `runs` rounds, after `warmup` runs of each — so a change in the
@@ -188,8 +188,9 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
     if task == "enhance" and not any(r["name"] == "reference" for r in rows):
         rows += model_rows(task, ["reference"], cache)
     progress(f"timing {', '.join(row['name'] for row in rows)} (in turn) …")
-    with OtherLoad() as load:
-        for row, ms in zip(rows, measure_ms_per_mp(task, rows)):
+    meter = LoadMeter()
+    with meter:
+        for row, ms in zip(rows, measure_ms_per_mp(task, rows, runs=TIMING_RUNS, warmup=TIMING_WARMUP)):
             row["ms_per_mp"] = ms
     for row in rows:
         row["macs_per_input_mp"] = row["macs_per_pixel"] * 1e6 + row["macs_per_image"]
@@ -239,8 +240,10 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
         s["ms_ratio_heavy"] = (heavy["ms_per_mp"] / s["ms_per_mp"]) if heavy and s["ms_per_mp"] else None
     report = {"task": task, "folders": [str(f) for f in folders], "isos": iso_list if task == "denoise_raw" else None,
               "seed": seed, "limit": limit, **({"y_8bit": True} if y_8bit else {}),
-              "timing_input": TIMING_SIZE, "threads": torch.get_num_threads(), "cpu_cores": os.cpu_count(),
-              "timing_other_load_cores": None if load.cores is None else round(load.cores, 2),
+              "timing_input": TIMING_SIZE, "timing_runs": TIMING_RUNS, "timing_warmup": TIMING_WARMUP,
+              "threads": torch.get_num_threads(), "cpu_cores": usable_cores(),
+              "timing_other_load_cores": None if meter.cores is None else round(meter.cores, 2),
+              "timing_ratios_unreliable": ratios_unreliable(meter.cores, torch.get_num_threads()),
               "energy_note": "estimated from published per-operation energies (isp/power.py)",
               "groups": groups, "summary": summary, "zoo_peers": zoo_peers(task, zoo_dir)}
     report["floors"] = check_floors(report)
@@ -280,10 +283,11 @@ def format_report(report: dict) -> str:
                      f"{s['ms_per_mp']:>9.1f}{fmt_optional(s.get('ms_ratio_heavy'), '{:>7.1f}', 7)}"
                      f"{fmt_optional(s['psnr'], '{:>8.2f}', 8)}{fmt_optional(s['R'], '{:>9.1f}', 9)}"
                      f"{fmt_optional(s['G'], '{:>7.2f}', 7)}{s['energy']['npu_int8']['mj_per_12mp_photo']:>9.2f}")
-    lines.append("params as the network runs (rep blocks merged); ×ms = measured CPU time of the heavy / this model"
+    lines.append("params as the network runs (rep blocks merged); ×ms = measured CPU latency (wall time) of the "
+                 "heavy / this model"
                  + ("; MACs per input MP are per packed (2×2 sensor) MP for denoise_raw, per LR MP for sr_x2"
                     if report["task"] != "enhance" else ""))
-    warning = busy_warning(report.get("timing_other_load_cores"), "the models were timed")
+    warning = busy_warning(report.get("timing_other_load_cores"), "the models were timed", report.get("threads", 1))
     if warning:
         lines.append("warning: " + warning)
     lines += format_floors(report.get("floors", []))

@@ -11,7 +11,6 @@ import shlex
 import sys
 from pathlib import Path
 
-from isp.cpu_load import busy_warning
 from searched_models import targets
 from searched_models.floors import is_judged
 from searched_models.zoo import ZOO_DIR
@@ -70,15 +69,21 @@ def reproduce_command(report: dict) -> str:
 
 
 def timing_note(report: dict) -> str:
-    """How the ms column was measured: threads, input size, and how busy other processes kept the CPU meanwhile
+    """How the ms column was measured: runs, input size, threads, and how busy other processes kept the CPU meanwhile
     (recorded since the models are timed in turn; older reports do not say)."""
     cores = report.get("timing_other_load_cores")
-    load = ("other processes' load during the timing not recorded" if cores is None else
-            f"other processes kept {cores:.2f} of {report.get('cpu_cores', '?')} cores busy meanwhile"
-            + (" — ⚠ time ratios unreliable" if busy_warning(cores, "") else ""))
-    interleaved = "models timed in turn, " if cores is not None else ""
-    return (f"Times: median of 5 runs after warm-up on a {report.get('timing_input', '?')}² network input, "
-            f"{report.get('threads', '?')} thread(s), {interleaved}{load}.")
+    recorded = "timing_ratios_unreliable" in report
+    if not recorded:
+        load = "other processes' load during the timing not recorded"
+    elif cores is None:
+        load = "models timed in turn; other processes' load could not be measured"
+    else:
+        load = (f"models timed in turn while other processes kept {cores:.2f} of {report.get('cpu_cores', '?')} "
+                "cores busy" + (": the time ratios are unreliable and the time target is not judged"
+                                if report["timing_ratios_unreliable"] else ""))
+    runs, warmup = report.get("timing_runs", 5), report.get("timing_warmup", 2)
+    return (f"Times: median of {runs} runs after {warmup} warm-up runs on a {report.get('timing_input', '?')}² "
+            f"network input, {report.get('threads', '?')} thread(s), {load}.")
 
 
 def task_table(report: dict) -> list[str]:
@@ -123,7 +128,7 @@ def all_met(met: dict) -> str:
 
 
 def targets_table(reports: list[dict]) -> list[str]:
-    """One row per task with a searched model: its R, G, CPU time ratio and peer margin against the search issue's
+    """One row per task with a searched model: its R, G, CPU latency ratio and peer margin against the search issue's
     targets (`searched_models.targets`), each marked met ✓ or missed ✗ with the shortfall."""
     rows = []
     for report in reports:
@@ -145,8 +150,10 @@ def targets_table(reports: list[dict]) -> list[str]:
     if not rows:
         return []
     return [f"**Against the targets** of the search (R ≥ {targets.MIN_R:.0f}, G ≥ {targets.MIN_G:.2f}, heavy / "
-            f"searched CPU time ≥ {targets.MIN_TIME_RATIO:.0f}×, ≥ {targets.PEER_MARGIN_DB} dB above every peer "
-            "whose MACs are ≥ its own); ‡: the heavy is not at its plateau yet, so G is provisional", "",
+            f"searched CPU latency ≥ {targets.MIN_TIME_RATIO:.0f}×, ≥ {targets.PEER_MARGIN_DB} dB above every "
+            "peer "
+            "whose MACs are ≥ its own); ‡: the heavy is not at its plateau yet, so G is provisional; ?: the report "
+            "cannot judge it (a model missing, `--limit`, or timed on a busy machine)", "",
             "| task | searched | R | G | heavy ms / searched | vs the best peer at ≥ its MACs | all met |",
             "|---|---|---:|---:|---:|---|---|", *rows, ""]
 
@@ -165,25 +172,36 @@ def render(zoo_dir: Path = ZOO_DIR) -> str:
 
 
 def committed_reports(zoo_dir: Path = ZOO_DIR) -> list[dict]:
+    """The eval JSON of every task that has one, in TASKS order."""
     paths = [eval_path(task, zoo_dir) for task in TASKS]
     return [json.loads(path.read_text()) for path in paths if path.exists()]
 
 
 def render_status(zoo_dir: Path = ZOO_DIR) -> str:
     """One line for the top of the README: whether the committed evals show the goal (R ≥ 100 and G ≥ 0.90 for
-    the searched model of every task), and the figures behind the answer."""
-    checks = [(report["task"], targets.check(report)) for report in committed_reports(zoo_dir)]
-    checks = [(task, c) for task, c in checks if c is not None]
+    the searched model of every task), and the figures behind the answer (‡: the task's heavy is not at its
+    plateau, so its G is provisional)."""
+    checks = []
+    for report in committed_reports(zoo_dir):
+        c = targets.check(report)
+        if c is not None:
+            heavy = next((r for r in report["summary"] if r["role"] == "heavy"), {})
+            provisional = trained(report["task"], heavy).endswith(("‡", "⚠"))
+            checks.append((report["task"], c, " ‡" if provisional else ""))
     if not checks:
         return "**Status:** no searched model has been evaluated yet.\n"
-    r_met = sum(bool(c["met"]["R"]) for _, c in checks)
-    g_met = sum(bool(c["met"]["G"]) for _, c in checks)
-    shown = "; ".join(f"{task} R {targets.shown_figures(c)['R']} / G {targets.shown_figures(c)['G']}"
-                      for task, c in checks)
-    verdict = ("shown for every task" if r_met == g_met == len(TASKS) == len(checks) else "not shown yet")
-    return (f"**Status** (generated from the committed evals, see [Results](#results)): the goal is {verdict} — "
-            f"R ≥ {targets.MIN_R:.0f} in {r_met} of {len(checks)} tasks, G ≥ {targets.MIN_G:.2f} in {g_met} of "
-            f"{len(checks)} ({shown}).\n")
+    count = {key: (sum(c["met"][key] is True for _, c, _ in checks), sum(c["met"][key] is None for _, c, _ in checks))
+             for key in ("R", "G")}
+    shown = "; ".join(f"{task} R {targets.shown_figures(c)['R']} / G {targets.shown_figures(c)['G']}{mark}"
+                      for task, c, mark in checks)
+    everywhere = len(checks) == len(TASKS) and all(met == len(TASKS) for met, _ in count.values())
+    parts = [f"{label} in {met} of {len(checks)} tasks" + (f" ({unknown} not judged)" if unknown else "")
+             for label, (met, unknown) in ((f"R ≥ {targets.MIN_R:.0f}", count["R"]),
+                                           (f"G ≥ {targets.MIN_G:.2f}", count["G"]))]
+    return (f"**Status** (generated from the committed evals, see [Results](#results)): the goal is "
+            f"{'shown for every task' if everywhere else 'not shown yet'} — {', '.join(parts)} ({shown}"
+            f"{'; ‡ the heavy is not at its plateau yet, so G is provisional' if any(m for *_, m in checks) else ''})"
+            ".\n")
 
 
 def splice(readme: str, block: str, start: str = START, end: str = END) -> str:
@@ -227,9 +245,9 @@ def run(args) -> int:
     wanted = regenerate(current)
     if args.check:
         if wanted != current:
-            print("README results table is out of date: run `pixelnas results-table`", file=sys.stderr)
+            print("README results table or status line is out of date: run `pixelnas results-table`", file=sys.stderr)
             return 1
-        print("README results table matches the eval JSON")
+        print("README results table and status line match the eval JSON")
         return 0
     if wanted == current:
         print(f"{path} already matches the eval JSON; nothing changed")

@@ -1,12 +1,11 @@
 """The search issue's (#4) targets for the registered searched model, judged on one task's `pixelnas eval` report.
 
 R = MACs(heavy)/MACs(searched) ≥ 100, G = (PSNR_searched − PSNR_classical)/(PSNR_heavy − PSNR_classical) ≥ 0.90,
-measured CPU time heavy/searched ≥ 30, and ≥ 0.2 dB above every peer whose MACs are ≥ the searched model's.
+measured CPU latency (wall time) heavy/searched ≥ 30, and ≥ 0.2 dB above every peer whose MACs are ≥ the searched
+model's.
 The numbers are the issue's; nothing here relaxes them.
 """
 from __future__ import annotations
-
-from isp.cpu_load import busy_warning
 
 MIN_R = 100.0
 MIN_G = 0.90
@@ -15,15 +14,15 @@ PEER_MARGIN_DB = 0.2
 
 
 def check(report: dict) -> dict | None:
-    """{'name', 'R', 'G', 'time_ratio', 'peer', 'peer_margin_db', 'unscored_peers', 'met': {...}, 'short': {...}}
-    for the report's searched model, or None when it has none. `met[key]` is True, False, or None when the report cannot
-    tell: R and the time ratio need the heavy in the report, G the heavy and the classical stage, and the peer rule
-    every zoo peer at ≥ the searched model's MACs (`report['zoo_peers']`, written by `pixelnas eval`;
-    `unscored_peers` names those the report left out). `short`: how far each figure falls below its target, None
-    where met or unknown. G and the peer rule are not judged (None) on a `--limit` report, the time ratio not when
-    other processes kept the CPU busy during the timing (`isp.cpu_load`). `peer` is the strongest scored peer at ≥
-    the searched model's MACs (None if there is none, which meets the peer rule when no zoo peer was left out),
-    `peer_margin_db` the searched model's PSNR minus that peer's."""
+    """{'name', 'R', 'G', 'time_ratio', 'peer', 'peer_margin_db', 'unscored_peers', 'partial', 'busy', 'met': {...},
+    'short': {...}} for the report's searched model, or None when it has none. `met[key]` is True, False, or None when
+    the report cannot tell: R and the time ratio need the heavy in the report, G the heavy and the classical stage,
+    and the peer rule every zoo peer at ≥ the searched model's MACs (`report['zoo_peers']`, written by `pixelnas
+    eval`; `unscored_peers` names those the report left out). `short`: how far each figure falls below its target,
+    None where met or unknown. G and the peer rule are not judged (None) on a `--limit` report (`partial`), the time
+    ratio not when other processes' load made it unreliable (`busy`: `isp.cpu_load.ratios_unreliable`). `peer` is the
+    strongest scored peer at ≥ the searched model's MACs (None if there is none, which meets the peer rule when no zoo
+    peer was left out), `peer_margin_db` the searched model's PSNR minus that peer's."""
     rows = report["summary"]
     searched = next((r for r in rows if r["role"] == "searched"), None)
     if searched is None or searched.get("psnr") is None:
@@ -40,7 +39,7 @@ def check(report: dict) -> dict | None:
              "time": _short(ratio, MIN_TIME_RATIO), "peers": _short(margin, PEER_MARGIN_DB)}
     peers_met = margin is None or margin >= PEER_MARGIN_DB
     partial = bool(report.get("limit"))                     # quality on the first images of each set only
-    busy = busy_warning(report.get("timing_other_load_cores"), "") is not None
+    busy = bool(report.get("timing_ratios_unreliable"))     # written by `pixelnas eval` (isp.cpu_load)
     return {"name": searched["name"], "R": searched["R"], "G": searched["G"], "time_ratio": ratio,
             "peer": None if peer is None else peer["name"], "peer_margin_db": margin, "short": short,
             "unscored_peers": unscored, "partial": partial, "busy": busy,
@@ -112,7 +111,7 @@ def format_check(c: dict | None) -> list[str]:
 
     lines = [f"target R ≥ {MIN_R:.0f}: {name} {f['R']} → {verdict('R')}",
              f"target G ≥ {MIN_G:.2f}: {name} {f['G']} → {verdict('G')}",
-             f"target heavy/searched CPU time ≥ {MIN_TIME_RATIO:.0f}×: {name} "
+             f"target heavy/searched CPU latency ≥ {MIN_TIME_RATIO:.0f}×: {name} "
              + (f["time"] if c["time_ratio"] is None else f"{f['time']}×") + f" → {verdict('time', '×')}"]
     if c["peer"] is None:
         lines.append(f"target ≥ {PEER_MARGIN_DB} dB above every peer at ≥ its MACs: {name} → "
