@@ -127,7 +127,7 @@ def benchmark(paths: list[str | Path], models: ModelCache | None = None, long_si
     warning = busy_warning(load.cores, "the benchmark ran", torch.get_num_threads())
     if warning:
         notes.append(warning)
-    report["other_load_cores"] = None if load.cores is None else round(load.cores, 2)
+    report["other_load_cores"] = load.reported
     if progress is not None:
         progress(1.0, "done")
     return report

@@ -162,7 +162,7 @@ def summary(comparison: Comparison) -> dict:
                          "long_side": s.long_side, "variants": list(s.variants), "device": s.device},
             "size": list(comparison.runs[0].result.image.shape[:2]) if comparison.runs else None,
             "load_ms": round(comparison.load_ms, 1),
-            "other_load_cores": None if comparison.other_load is None else round(comparison.other_load, 2),
+            "other_load_cores": comparison.load_meter.reported,
             "score_ms": {r.label: round(r.score_ms, 1) for r in comparison.runs},
             "headline": headline(comparison).replace("**", ""), "notes": list(comparison.notes),
             "rows": metrics_rows(comparison), "stages": stage_rows(comparison)}

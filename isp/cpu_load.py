@@ -111,6 +111,11 @@ class LoadMeter:
             return None
         return max(0.0, self.other_seconds / self.wall_seconds)
 
+    @property
+    def reported(self) -> float | None:
+        """`cores` rounded to 2 decimals, as reports and JSON show it."""
+        return None if self.cores is None else round(self.cores, 2)
+
 
 def oversubscribed(cores: float | None, threads: int) -> bool:
     """Did other processes' load plus our `threads` want more than the usable cores (beyond tick noise)?"""

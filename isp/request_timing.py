@@ -90,7 +90,7 @@ def bench_app(path: str | Path, variants: tuple[str, ...] = ("searched",), megap
             "variants": [r["variant"] for r in data["rows"]], "repeats": repeats, "median_ms": parts,
             "runs_total_ms": [round(r["ms"]["total"], 1) for r in runs],
             "stage_ms": {r["variant"]: r["ms total"] for r in data["rows"]}, "stages": data["stages"],
-            "other_load_cores": None if load.cores is None else round(load.cores, 2), "notes": notes}
+            "other_load_cores": load.reported, "notes": notes}
 
 
 def format_bench(result: dict) -> str:

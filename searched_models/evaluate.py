@@ -107,7 +107,8 @@ def timing_call(task: str, row: dict):
     return (lambda: enhance_classical(image)) if row["name"] == "classical" else (lambda: local_laplacian(image))
 
 
-def measure_ms_per_mp(task: str, rows: list[dict], runs: int = TIMING_RUNS, warmup: int = TIMING_WARMUP) -> list[float]:
+def measure_ms_per_mp(task: str, rows: list[dict], runs: int = TIMING_RUNS,
+                      warmup: int = TIMING_WARMUP) -> list[float]:
     """Median latency of every row, in ms per input megapixel of a TIMING_SIZE² network input.
 
     The rows are timed in turn — one run of each, `runs` rounds, after `warmup` runs of each — so a change in the
@@ -190,7 +191,7 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
     progress(f"timing {', '.join(row['name'] for row in rows)} (in turn) …")
     meter = LoadMeter()
     with meter:
-        for row, ms in zip(rows, measure_ms_per_mp(task, rows, runs=TIMING_RUNS, warmup=TIMING_WARMUP)):
+        for row, ms in zip(rows, measure_ms_per_mp(task, rows)):
             row["ms_per_mp"] = ms
     for row in rows:
         row["macs_per_input_mp"] = row["macs_per_pixel"] * 1e6 + row["macs_per_image"]
@@ -204,6 +205,7 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
                 "mw_at_30fps_1080p": power_mw(energy_mj(row["macs_per_pixel"] * video_px + row["macs_per_image"],
                                                         row["values_per_pixel"] * video_px + row["values_per_image"], name)),
             }
+    threads = torch.get_num_threads()
     iso_list = (isos or [800, 3200]) if task == "denoise_raw" else [None]
     groups = []
     for folder in folders:
@@ -241,9 +243,8 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
     report = {"task": task, "folders": [str(f) for f in folders], "isos": iso_list if task == "denoise_raw" else None,
               "seed": seed, "limit": limit, **({"y_8bit": True} if y_8bit else {}),
               "timing_input": TIMING_SIZE, "timing_runs": TIMING_RUNS, "timing_warmup": TIMING_WARMUP,
-              "threads": torch.get_num_threads(), "cpu_cores": usable_cores(),
-              "timing_other_load_cores": None if meter.cores is None else round(meter.cores, 2),
-              "timing_ratios_unreliable": ratios_unreliable(meter.cores, torch.get_num_threads()),
+              "threads": threads, "cpu_cores": usable_cores(), "timing_other_load_cores": meter.reported,
+              "timing_ratios_unreliable": ratios_unreliable(meter.cores, threads),
               "energy_note": "estimated from published per-operation energies (isp/power.py)",
               "groups": groups, "summary": summary, "zoo_peers": zoo_peers(task, zoo_dir)}
     report["floors"] = check_floors(report)
