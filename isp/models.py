@@ -10,7 +10,8 @@ class ModelCache:
     def __init__(self, zoo_dir=None):
         self.zoo_dir = zoo_dir
         self._models: dict[tuple[str, str], tuple] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the two dicts only, never held while a model loads
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
 
     def _zoo_kwargs(self) -> dict:
         return {"zoo_dir": self.zoo_dir} if self.zoo_dir is not None else {}
@@ -48,13 +49,20 @@ class ModelCache:
         """(module, card) for a model name or role; raises isp.errors.SettingError when unknown."""
         from searched_models import zoo
 
-        resolved = zoo.resolve_name(task, name, **self._zoo_kwargs())
+        key = (task, zoo.resolve_name(task, name, **self._zoo_kwargs()))
         with self._lock:
-            if (task, resolved) not in self._models:
-                module, card = zoo.load(task, resolved, **self._zoo_kwargs())
-                warm_up(module, card)
-                self._models[(task, resolved)] = (module, card)
-            return self._models[(task, resolved)]
+            if key in self._models:
+                return self._models[key]
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:  # one load per model; requests for other models, loaded or not, do not wait for it
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
+            module, card = zoo.load(task, key[1], **self._zoo_kwargs())
+            warm_up(module, card)
+            with self._lock:
+                self._models[key] = (module, card)
+                return self._models[key]
 
     def run(self, task: str, name: str, x_chw, tile: int | None = 512):
         """Apply a zoo model to one C×H×W array (tiled, bounded memory)."""

@@ -473,3 +473,32 @@ def test_a_model_registered_from_a_trial_is_marked_at_that_trials_proxy_psnr():
                                   trials)["psnr"] is None                 # another study's trial 3 is not this one
     peer = search_report.zoo_mark({"name": "p", "role": "peer", "macs_per_input_mp": 2e10}, None, trials)
     assert peer["psnr"] is None and peer["role"] == "peer"
+
+
+def test_model_cache_loads_each_model_once_and_a_load_blocks_no_other_model(monkeypatch):
+    loads, slow_started, release = [], threading.Event(), threading.Event()
+
+    def fake_load(task, name, **_):
+        loads.append(name)
+        if name == "slow":
+            slow_started.set()
+            assert release.wait(10), "the slow load was never released"
+        return object(), {"name": name}
+
+    monkeypatch.setattr("searched_models.zoo.resolve_name", lambda task, name, **_: name)
+    monkeypatch.setattr("searched_models.zoo.load", fake_load)
+    monkeypatch.setattr("isp.models.warm_up", lambda module, card: None)
+    models = ModelCache()
+    fast = models.get("sr_x2", "fast")
+    results = []
+    slow_getters = [threading.Thread(target=lambda: results.append(models.get("sr_x2", "slow"))) for _ in range(3)]
+    for t in slow_getters:
+        t.start()
+    assert slow_started.wait(10)
+    assert models.get("sr_x2", "fast") is fast          # cached: answered while "slow" is still loading
+    assert models.get("sr_x2", "other")[1]["name"] == "other"   # a different model loads meanwhile
+    release.set()
+    for t in slow_getters:
+        t.join(10)
+    assert len(results) == 3 and all(r is results[0] for r in results)
+    assert sorted(loads) == ["fast", "other", "slow"]    # three threads asked for "slow": loaded once
