@@ -33,7 +33,7 @@ EXIF_ORIENTATION = 0x0112
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")   # classic and BigTIFF, both byte orders
 # Exceptions the decoders raise on damaged data (zlib/struct for PNG/TIFF internals, SyntaxError for Pillow).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
-                  struct.error, zlib.error, MemoryError, RuntimeError, tifffile.TiffFileError)
+                  struct.error, zlib.error, RuntimeError, tifffile.TiffFileError)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -130,7 +130,15 @@ def load_image_bytes(data: bytes, name: str, *, max_pixels: int = 50_000_000,
             img = _decode_pil(pil)
     except InputError:
         raise
+    except MemoryError:
+        raise ImageTooLargeError(
+            f"'{name}' ({width}×{height}) is too large to decode in the memory this machine has free; "
+            "please downscale it first.") from None
     except _DECODE_ERRORS as exc:
+        if "imagecodecs" in str(exc):   # tifffile without the codec package: a valid file, not a damaged one
+            raise UnsupportedFormatError(
+                f"'{name}' uses a TIFF compression this installation cannot decode ({exc}); install the "
+                "'imagecodecs' package or re-save it as an uncompressed or ZIP TIFF, or a 16-bit PNG.") from None
         raise CorruptFileError(
             f"'{name}' is damaged or truncated: its {fmt} pixel data cannot be decoded ({exc}).") from None
     finally:

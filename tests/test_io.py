@@ -196,6 +196,41 @@ def test_16bit_tiff_and_float_tiff(tmp_path):
     assert np.abs(load_image(tmp_path / "float.tif") - f32).max() < 1e-6
 
 
+@pytest.mark.parametrize("compression, predictor", [("lzw", True), ("zlib", True), ("lzw", False)])
+def test_compressed_16bit_and_float_tiff(tmp_path, compression, predictor):
+    """LZW with a predictor is what image editors write for 16-bit exports; it needs the imagecodecs codecs."""
+    rgb16 = np.random.default_rng(3).integers(0, 65536, (24, 40, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "deep.tif", rgb16, photometric="rgb", compression=compression, predictor=predictor)
+    assert np.abs(load_image(tmp_path / "deep.tif") - rgb16 / 65535.0).max() < 0.5 / 65535
+    f32 = (rgb16 / 65535.0).astype(np.float32)
+    tifffile.imwrite(tmp_path / "float.tif", f32, photometric="rgb", compression=compression, predictor=predictor)
+    assert np.abs(load_image(tmp_path / "float.tif") - f32).max() < 1e-6
+
+
+def test_tiff_codec_missing_is_not_called_damaged(tmp_path, monkeypatch):
+    rgb16 = np.random.default_rng(4).integers(0, 65536, (24, 40, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "deep.tif", rgb16, photometric="rgb", compression="lzw")
+
+    def no_codec(*args, **kwargs):
+        raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", no_codec)
+    with pytest.raises(UnsupportedFormatError, match="imagecodecs.*re-save"):
+        load_image(tmp_path / "deep.tif")
+
+
+def test_out_of_memory_while_decoding_is_a_size_error(tmp_path, monkeypatch):
+    rgb16 = np.random.default_rng(5).integers(0, 65536, (24, 40, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "deep.tif", rgb16, photometric="rgb")
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", out_of_memory)
+    with pytest.raises(ImageTooLargeError, match="too large to decode.*downscale"):
+        load_image(tmp_path / "deep.tif")
+
+
 def test_cmyk_jpeg_becomes_rgb(tmp_path):
     cmyk = np.zeros((32, 32, 4), np.uint8)
     cmyk[:, :16, 0] = 255                                  # left: pure cyan ink → (0, 1, 1)
