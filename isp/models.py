@@ -45,11 +45,22 @@ class ModelCache:
             text += f" (training, step {training.get('steps_done')})"
         return text
 
-    def get(self, task: str, name: str):
-        """(module, card) for a model name or role; raises isp.errors.SettingError when unknown."""
+    def resolve(self, task: str, name: str) -> str:
+        """The model name behind a role ("heavy", "searched"; read from the cards each time, so a role moved by
+        `pixelnas set-role` is followed); a model name is checked and returned as is. SettingError when unknown."""
         from searched_models import zoo
 
-        key = (task, zoo.resolve_name(task, name, **self._zoo_kwargs()))
+        return zoo.resolve_name(task, name, **self._zoo_kwargs())
+
+    def get(self, task: str, name: str):
+        """(module, card) for a model name or role; raises isp.errors.SettingError when unknown. A model already
+        loaded under its name is returned without reading the zoo folder (the pipeline times this call)."""
+        from searched_models import zoo
+
+        with self._lock:
+            if name not in zoo.UNIQUE_ROLES and (task, name) in self._models:
+                return self._models[(task, name)]
+        key = (task, self.resolve(task, name))
         with self._lock:
             if key in self._models:
                 return self._models[key]

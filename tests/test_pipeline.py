@@ -114,3 +114,37 @@ def test_the_zoom_stage_keeps_an_rgb_networks_luma_and_the_bicubic_chroma(photo)
     own = np.clip(to_hwc(ModelCache().run("sr_x2", "heavy", to_chw(result.intermediates["tone"]))), 0, 1)
     np.testing.assert_allclose(luma(result.image)[inside], luma(own)[inside], atol=1e-4)
     assert np.abs(own - result.image)[inside].max() > 1e-3                  # its own chroma was not kept
+
+
+def test_a_role_is_resolved_outside_the_timed_call_and_a_loaded_model_reads_no_cards(photo, monkeypatch):
+    """The stage's ms must be the network's, not a scan of the zoo folder (one card read per card per lookup)."""
+    import time
+    from types import SimpleNamespace
+
+    from isp.models import ModelCache
+    from searched_models import zoo
+
+    models = ModelCache()
+    raw, _ = unprocess(photo[:64, :64], iso=None, seed=0)
+    pipeline = Pipeline({"denoise_raw": None, "enhance": "searched"}, models)
+    pipeline.run(raw)                                            # loads the model
+    reads, timing = [], []
+    real_list_models, real_clock = zoo.list_models, time.perf_counter
+
+    def counting_list_models(*args, **kwargs):
+        reads.append("timed" if len(timing) % 2 else "untimed")   # odd number of clock reads: inside a timed block
+        return real_list_models(*args, **kwargs)
+
+    def clock():
+        timing.append(1)
+        return real_clock()
+
+    monkeypatch.setattr(zoo, "list_models", counting_list_models)
+    monkeypatch.setattr("isp.pipeline.time", SimpleNamespace(perf_counter=clock))   # the pipeline's clock only
+    result = pipeline.run(raw)
+    assert result.report("enhance").variant == "searched"
+    assert reads == ["untimed"]                                  # the role lookup, before the clock starts
+    name = models.resolve("enhance", "searched")
+    reads.clear()
+    assert models.get("enhance", name) is models.get("enhance", "searched")
+    assert reads == ["untimed"]                                  # only the role asked the cards

@@ -43,6 +43,10 @@ class Stage:
         if variant not in self.variants:
             raise SettingError(f"Stage '{self.name}' has no variant {variant!r}; choose one of {', '.join(self.variants)}.")
 
+    def resolve(self, variant: str) -> str:
+        """The concrete variant to run (a learned slot maps a zoo role to its model's name)."""
+        return variant
+
     def run(self, frame: Frame, variant: str) -> Frame:
         raise NotImplementedError
 

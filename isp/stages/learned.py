@@ -59,6 +59,9 @@ class LearnedSlot(Stage):
             raise SettingError(f"Stage '{self.name}': {error} Classical variants: "
                                f"{', '.join(self.classical.variants)}.") from None
 
+    def resolve(self, variant: str) -> str:
+        return variant if variant in self.classical.variants else self.models.resolve(self.task, variant)
+
     def network_input(self, frame: Frame) -> np.ndarray:
         if self.task == "denoise_raw":
             shot, read = frame.raw.noise or estimate_noise(frame.data, frame.raw.pattern)
