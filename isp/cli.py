@@ -1,9 +1,8 @@
 """ISP subcommands of the `pixelnas` CLI (registered by `searched_models.cli`)."""
 from __future__ import annotations
 
-import json
-
-from isp.cli_types import distinct_files, image_side, iso_value, non_negative_int, output_file, positive_int, write_text
+from isp.cli_types import (distinct_files, image_side, iso_value, json_report, non_negative_int, output_file,
+                           positive_int, write_text)
 
 
 def add_commands(sub) -> None:
@@ -33,7 +32,8 @@ def add_commands(sub) -> None:
     p.add_argument("--wb", default="as_shot", help="white balance: as_shot | grey_world (default as_shot)")
     p.add_argument("--long-side", type=image_side, default=None,
                    help="processing size: the output's long side at most, 64–20000 px; a photo is shrunk to it, a "
-                        "RAW binned by 2×2 tiles to fit it (to fit half of it with --zoom) (default: full size)")
+                        "RAW binned by 2×2 tiles to fit it (to fit half of it with --zoom), but never to a short "
+                        "side under 64 px, so a very small size is not reached exactly (default: full size)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (default 0)")
     p.add_argument("--json", help="also write the stage table and scores as JSON here")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads for the learned stages (default: all cores)")
@@ -75,7 +75,7 @@ def run_process(args) -> int:
         raise
     capture = load_capture(args.input, iso=None if args.noise_free else args.iso, zoom=args.zoom,
                            long_side=args.long_side, seed=args.seed)
-    result = pipeline.run(capture.raw)
+    result = pipeline.run(capture.raw, keep_intermediates=False)   # only the final image is used: bounded memory
     save_image(args.output, result.image)
     print(f"input: {capture.raw.source} ({capture.raw.width}×{capture.raw.height} mosaic, {capture.raw.pattern})")
     for note in capture.notes:
@@ -104,11 +104,11 @@ def run_process(args) -> int:
                     "seed": args.seed, "zoom": args.zoom, "long_side": args.long_side, **config}
         if capture.is_raw_file:
             settings.update(iso=None, seed=None)      # a RAW file carries its own noise: neither applies
-        write_text(args.json, json.dumps({
+        write_text(args.json, json_report({
             "settings": settings,
             "stages": [r.__dict__ | {"input_shape": list(r.input_shape), "output_shape": list(r.output_shape)}
                        for r in result.reports],
-            "scores": scores, "assumptions": list(capture.notes)}, indent=2))
+            "scores": scores, "assumptions": list(capture.notes)}))
     return 0
 
 
@@ -120,5 +120,5 @@ def run_demosaic_bench(args) -> int:
     results = evaluate_demosaic(args.folder)
     print(format_table(results))
     if args.json:
-        write_text(args.json, json.dumps(results, indent=2))
+        write_text(args.json, json_report(results))
     return 0

@@ -6,6 +6,7 @@ that cannot be written fails before any work is done, so no run is lost to a typ
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import tempfile
@@ -32,6 +33,15 @@ def _number(kind, minimum, text: str):
 def positive_int(text: str) -> int:
     """An integer ≥ 1 (steps, batch, patch, repeats…)."""
     return _number(int, 1, text)
+
+
+def int_at_least(minimum: int):
+    """An argparse type: an integer ≥ `minimum` (e.g. an NSGA-II population, which needs two)."""
+    def parse(text: str) -> int:
+        return _number(int, minimum, text)
+
+    parse.__name__ = f"integer ≥ {minimum}"
+    return parse
 
 
 def non_negative_int(text: str) -> int:
@@ -138,3 +148,18 @@ def write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def json_report(obj) -> str:
+    """`obj` as indented JSON with every non-finite float (an infinite PSNR: result identical to its target) as null,
+    since JSON has no inf or NaN and strict readers reject Python's `Infinity`."""
+    def finite(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(v) for v in value]
+        return value
+
+    return json.dumps(finite(obj), indent=2, allow_nan=False) + "\n"

@@ -38,8 +38,10 @@ def evaluate_demosaic(folder: str | Path, methods=("bilinear", "malvar", "menon"
     images: dict[str, dict[str, float]] = {}
     seconds = {m: 0.0 for m in methods}
     megapixels = 0.0
-    truths = [(path, crop_even(load_srgb(path))) for path in files]    # every file is checked before timing
-    for path, truth in truths:
+    for path in files:              # every file is checked before any timing, one in memory at a time
+        load_srgb(path)
+    for path in files:
+        truth = crop_even(load_srgb(path))
         cfa = mosaic(truth, pattern)
         megapixels += truth.shape[0] * truth.shape[1] / 1e6
         row = {}

@@ -29,10 +29,17 @@ def resized_photo(path: str | Path, megapixels: float | None, directory: str | P
     """The photo resized to about `megapixels` MP (OpenCV area averaging down, bicubic up) as a lossless PNG
     in `directory`; the file itself when `megapixels` is None or 0."""
     path = Path(path)
+    limit = compare_types.FULL_RES_MAX_PIXELS / 1e6
     if not megapixels:
+        size = compare.source_size(path)
+        if size is not None and size[0] * size[1] / 1e6 > limit:
+            raise SettingError(f"'{path.name}' is {size[1]}×{size[0]} = {size[0] * size[1] / 1e6:.1f} megapixels; "
+                               f"the app processes at most {limit:.0f} megapixels at full size, so time it with "
+                               f"--mp {limit:.0f} or less.")
         return path
-    if megapixels < 0.01:
-        raise SettingError(f"--mp must be 0 (the photo as is) or at least 0.01 megapixels, not {megapixels}.")
+    if not 0.01 <= megapixels <= limit:
+        raise SettingError(f"--mp must be 0 (the photo as is) or 0.01–{limit:.0f} megapixels (the app's full-size "
+                           f"limit), not {megapixels:g}.")
     photo = load_image(path)
     scale = (megapixels * 1e6 / (photo.shape[0] * photo.shape[1])) ** 0.5
     size = (max(16, round(photo.shape[1] * scale)), max(16, round(photo.shape[0] * scale)))
@@ -119,7 +126,8 @@ def add_command(sub) -> None:
     p.add_argument("--variants", default="searched",
                    help="comma-separated variants: searched, heavy, classical or zoo names (default searched)")
     p.add_argument("--mp", type=non_negative_float, default=1.0,
-                   help="resize the photo to this many megapixels (default 1; 0 = as is)")
+                   help=f"resize the photo to this many megapixels, 0.01–{compare_types.FULL_RES_MAX_PIXELS // 10**6} "
+                        "(the app's full-size limit; default 1; 0 = as is)")
     p.add_argument("--repeats", type=positive_int, default=3, help="timed runs after the warm-up (default 3)")
     p.add_argument("--iso", type=iso_value, default=800, help="simulated ISO, 50–12800 (default 800, as the app)")
     p.set_defaults(func=run)

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isp.cli_types import non_negative_int, positive_float, positive_int, unit_fraction
+from isp.cli_types import int_at_least, non_negative_int, positive_float, positive_int, unit_fraction
 from isp.errors import InputError, SettingError
 from searched_models.search_budget import heavy_card, parse_macs, resolve_budget
 from searched_models.search_log import (ZOO_DIR, describe, log_trial, read_trials_jsonl, spec_key,
@@ -469,7 +469,8 @@ def add_command(sub) -> None:
     p.add_argument("--images", help="folder of training photos")
     p.add_argument("--val-images", help="folder of validation photos")
     p.add_argument("--val-limit", type=positive_int, default=4, help="validation photos used (default 4)")
-    p.add_argument("--val-crop", type=positive_int, default=192, help="centre crop of each validation photo (default 192)")
+    p.add_argument("--val-crop", type=int_at_least(32), default=192,
+                   help="centre crop of each validation photo, at least 32 px, a multiple of 32 is kept (default 192)")
     p.add_argument("--proxy-steps", type=positive_int, default=200, help="training steps per trial (default 200)")
     p.add_argument("--batch", type=positive_int, default=8, help="patches per proxy training step (default 8)")
     p.add_argument("--patch", type=positive_int, help="training crop in network-input pixels (default: "
@@ -483,7 +484,8 @@ def add_command(sub) -> None:
     p.add_argument("--distill-weight", type=unit_fraction, default=0.5,
                    help="with --teacher: weight (0–1) of the L1 to the teacher's output; the ground truth gets "
                         "1 − it (default 0.5)")
-    p.add_argument("--population", type=positive_int, default=16, help="NSGA-II population size (default 16)")
+    p.add_argument("--population", type=int_at_least(2), default=16,
+                   help="NSGA-II population size, at least 2 (default 16)")
     p.add_argument("--no-peers", action="store_true", help="do not enqueue the hand-designed peers in a new study")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: all cores)")
     p.add_argument("--cache-mb", type=float, default=SearchConfig.cache_mb,

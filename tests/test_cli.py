@@ -40,3 +40,21 @@ def test_bad_input_gives_a_message_not_a_traceback(tmp_path):
     proc = run("process", str(bad), "-o", str(tmp_path / "x.png"))
     assert proc.returncode == 2
     assert "notes.jpg" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_demosaic_bench_json_is_strict_json_when_a_method_is_exact(tmp_path):
+    """A flat image is demosaicked exactly (PSNR inf); the JSON says null instead of Python's Infinity."""
+    from PIL import Image
+
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    Image.new("RGB", (64, 48), (90, 120, 200)).save(folder / "flat.png")
+    proc = run("demosaic-bench", str(folder), "--json", str(tmp_path / "d.json"))
+    assert proc.returncode == 0, proc.stderr
+
+    def no_constants(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    report = json.loads((tmp_path / "d.json").read_text(), parse_constant=no_constants)
+    scores = report["images"]["flat.png"]
+    assert None in scores.values() and report["mean_psnr"]["bilinear"] is None

@@ -13,6 +13,16 @@ def pixelnas(capsys, *args) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def big_photo(tmp_path_factory):
+    """A 4100×4100 (16.8 MP) PNG, just over the app's full-size limit; flat, so it is small on disk."""
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("big") / "big.png"
+    Image.new("RGB", (4100, 4100), (120, 120, 120)).save(path)
+    return path
+
+
 @pytest.fixture()
 def junk_folder(tmp_path):
     folder = tmp_path / "junk"
@@ -49,6 +59,8 @@ def junk_folder(tmp_path):
     (["results-table", "--readme", "{junk}/text.jpg"], "no <!--"),
     (["search", "--task", "sr_x2", "--max-macs", "abc", "--trials", "2"], "Cannot read the MAC count"),
     (["search", "--task", "sr_x2", "--as", "foo"], "--register TRIAL and --as NAME go together"),
+    (["search", "--task", "sr_x2", "--population", "1"], "--population: must be at least 2"),
+    (["search", "--task", "sr_x2", "--val-crop", "16"], "--val-crop: must be at least 32"),
     (["zoo-status", "--task", "foo"], "invalid choice"),
     (["zoo-status", "--zoo", "{tmp}/nowhere"], "does not exist"),
     (["demosaic-bench", "{tmp}/nowhere"], "does not exist"),
@@ -68,10 +80,14 @@ def junk_folder(tmp_path):
     (["train", "--task", "sr_x2", "--name", "fsrcnn", "--images", "{tmp}", "--steps", "2",
       "--distill-weight", "1.5"], "--distill-weight: must be at most 1"),
     (["bench-app", "{chart}", "--iso", "20000"], "--iso: ISO must be 50–12800"),
+    (["bench-app", "{chart}", "--mp", "20"], "--mp must be 0 (the photo as is) or 0.01–16 megapixels"),
+    (["bench-app", "{big}", "--mp", "0"], "time it with --mp 16 or less"),
     (["eval", "--task", "enhance", "--images", "{tmp}", "--y-8bit"], "--y-8bit is part of the sr_x2 protocol"),
 ])
-def test_a_wrong_invocation_fails_fast_with_one_line(capsys, tmp_path, assets_dir, junk_folder, args, message):
-    values = {"chart": str(assets_dir / "text_chart.png"), "tmp": str(tmp_path), "junk": str(junk_folder)}
+def test_a_wrong_invocation_fails_fast_with_one_line(capsys, tmp_path, assets_dir, junk_folder, big_photo, args,
+                                                     message):
+    values = {"chart": str(assets_dir / "text_chart.png"), "tmp": str(tmp_path), "junk": str(junk_folder),
+              "big": str(big_photo)}
     before = sorted(tmp_path.rglob("*"))
     code, err = pixelnas(capsys, *(a.format(**values) for a in args))
     assert code == 2, err
