@@ -76,7 +76,7 @@ def precision_ab(task_name: str, name: str, images: str, val_images: str, steps:
     import shutil
     import tempfile
 
-    from searched_models.data import load_folder
+    from searched_models.data import load_folder, load_training_photos
     from searched_models.tasks import get_task
     from searched_models.train import TrainConfig, checkpoint_meta, fit, load_checkpoint, validate
 
@@ -100,7 +100,7 @@ def precision_ab(task_name: str, name: str, images: str, val_images: str, steps:
         task = get_task(task_name)
         start = int(meta.get("step", 0))
         log(f"loading {images} and {val_images} …")
-        prepared = task.prepare(load_folder(images))
+        prepared = task.prepare(load_training_photos(images, task.photo_side(cfg.patch or task.patch)))   # as train
         pairs = task.val_pairs(load_folder(val_images, limit=val_limit), seed=0)
         teacher = zoo.load(task_name, cfg.teacher, zoo_dir)[0] if cfg.teacher else None
 

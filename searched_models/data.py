@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isp.errors import SettingError
 from isp.io import list_images, load_image
 
 
@@ -19,6 +20,17 @@ def load_folder(folder: str | Path, limit: int | None = None, min_side: int = 64
         image = load_image(path, min_side=1)
         if min(image.shape[:2]) >= min_side:
             images.append(image)
+    return images
+
+
+def load_training_photos(folder: str | Path, min_side: int) -> list[np.ndarray]:
+    """Every photo of a folder big enough for one training crop (`min_side` photo pixels a side, at least 64);
+    smaller ones are skipped. A SettingError when none is left, before any training starts."""
+    side = max(64, min_side)
+    images = load_folder(folder, min_side=side)
+    if not images:
+        raise SettingError(f"No training image in '{folder}' is at least {side}×{side} pixels, the size one "
+                           "training crop needs; add larger photos or use a smaller --patch.")
     return images
 
 

@@ -61,6 +61,8 @@ def reproduce_command(report: dict) -> str:
         parts.append("--iso " + ",".join(str(i) for i in report["isos"]))
     if report.get("limit"):
         parts.append(f"--limit {report['limit']}")
+    if report.get("y_8bit"):
+        parts.append("--y-8bit")
     if report.get("threads"):
         parts.append(f"--threads {report['threads']}")
     parts += [f"--seed {report['seed']}",

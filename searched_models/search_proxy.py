@@ -32,7 +32,7 @@ class Proxy:
         import numpy as np
         import torch
 
-        from searched_models.data import load_folder
+        from searched_models.data import load_folder, load_training_photos
         from searched_models.tasks import center_crop, get_task
 
         self.cfg = cfg
@@ -45,7 +45,7 @@ class Proxy:
                                                                                    cfg.zoo_dir),
                                                            shared=bool(cfg.teacher_pin))
         log(f"loading training images from {cfg.images} …")
-        self.prepared = self.task.prepare(load_folder(cfg.images))
+        self.prepared = self.task.prepare(load_training_photos(cfg.images, self.task.photo_side(self.patch)))
         self.disk = batch_cache_dir(cfg, self.patch, self.teacher_info)
         photos = load_folder(cfg.val_images, limit=cfg.val_limit, min_side=16)
         self.val_pairs = self.task.val_pairs([center_crop(p, cfg.val_crop, multiple=32) for p in photos],
@@ -84,12 +84,27 @@ class Proxy:
         from searched_models.cost import measure_latency_ms
         from searched_models.spec import build
 
-        mp = self.cfg.latency_size ** 2 / 1e6
+        heavy_mp = self.cfg.latency_size ** 2 / 1e6
         heavy_ms = measure_latency_ms(self.heavy, self.timing_input, runs=3, warmup=1, clock=time.process_time)
-        ms = measure_latency_ms(build(spec).to(memory_format=torch.channels_last), self.timing_input,
-                                clock=time.process_time)
-        return {"speedup": heavy_ms / ms, "heavy_latency_ms_per_mp": heavy_ms / mp,
+        x, mp = self.timing_input_for(spec)
+        ms = measure_latency_ms(build(spec).to(memory_format=torch.channels_last), x, clock=time.process_time)
+        return {"speedup": (heavy_ms / heavy_mp) / (ms / mp), "heavy_latency_ms_per_mp": heavy_ms / heavy_mp,
                 "untrained_latency_ms_per_mp": ms / mp}
+
+    def timing_input_for(self, spec: dict):
+        """(latency input, its megapixels) for a network: the fixed timing input, or — when the network's stride
+        (pixel-unshuffle × U-Net/pyramid levels) does not divide --latency-size — one rounded up to its stride."""
+        import numpy as np
+        import torch
+
+        from searched_models.infer import stride_multiple
+
+        side, m = self.cfg.latency_size, stride_multiple(spec)
+        if side % m == 0:
+            return self.timing_input, side ** 2 / 1e6
+        side = -(-side // m) * m
+        x = np.random.default_rng(0).random((1, self.task.in_channels, side, side), dtype=np.float32)
+        return torch.from_numpy(x), side ** 2 / 1e6
 
     def train_config(self, spec: dict):
         from searched_models.train import TrainConfig
@@ -176,8 +191,9 @@ class Proxy:
         losses = fit(tcfg, model, self.task, self.prepared, self.patch, batches=batches)
         train_s = time.perf_counter() - start
         psnr = validate(model, self.task, self.val_pairs)
-        ms = measure_latency_ms(model, self.timing_input)
-        return {"proxy_psnr": psnr, "latency_ms_per_mp": ms / (self.cfg.latency_size ** 2 / 1e6),
+        x, mp = self.timing_input_for(spec)
+        ms = measure_latency_ms(model, x)
+        return {"proxy_psnr": psnr, "latency_ms_per_mp": ms / mp,
                 "train_s": train_s, "final_loss": float(np.mean(losses[-10:])) if losses else None}
 
 

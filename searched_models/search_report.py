@@ -115,6 +115,9 @@ def report(task: str, storage: str, study_name: str, zoo_dir: str | Path = ZOO_D
     settings = study.user_attrs.get("settings", {})
     title = (f"{task}: {study_name}, {len(records)} trials, proxy {settings.get('proxy_steps')} steps"
              + (f", teacher {settings['teacher']}" if settings.get("teacher") else ""))
+    if refs is not None and refs.get("study", study_name) != study_name:   # one file per task: the last search's
+        title += f"\n(no classical/heavy lines: the references on file were measured for {refs['study']})"
+        refs = None
     png = draw_pareto(records, heavy, settings.get("max_macs"), pareto_png_path(task, study_name, zoo_dir), title, refs,
                       task)
     return pareto_table(records, heavy), png

@@ -67,6 +67,10 @@ class Task:
     def prepare(self, images: list[np.ndarray]) -> list:
         return images
 
+    def photo_side(self, patch: int) -> int:
+        """Photo pixels (each side) one training crop of `patch` network-input pixels needs."""
+        return patch * self.scale
+
     def sample(self, rng: np.random.Generator, prepared: list, batch: int, patch: int):
         raise NotImplementedError
 
@@ -147,6 +151,9 @@ class RawDenoise(Task):
 
         noisy = unpack(to_hwc(x[:4]), "RGGB")
         return to_chw(pack(denoise_bayer(noisy, "RGGB", *iso_to_noise(VAL_ISO)), "RGGB"))
+
+    def photo_side(self, patch: int) -> int:
+        return patch * 2                      # the network sees packed RGGB: half the photo's side
 
     def sample(self, rng, prepared, batch, patch):
         from searched_models.data import augment, random_crop

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from searched_models import zoo
 from searched_models.cost import spec_cost
-from searched_models.data import load_folder
+from searched_models.data import load_folder, load_training_photos
 from searched_models.infer import run_chw, stride_multiple
 from searched_models.plateau import plateau_status
 from searched_models.spec import build, normalise_spec
@@ -125,6 +125,22 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
                 "exp_avg_sq": tensors[f"optim.{name}.exp_avg_sq"].float(),
             }
     return meta
+
+
+RUN_SETTINGS = ("seed", "teacher", "distill_weight")    # fixed for a run's life: they shape every step's loss
+
+
+def keep_run_settings(cfg: TrainConfig, earlier: dict, keep_lr: bool) -> list[str]:
+    """On resume, the checkpoint's seed (its batches), teacher and distillation weight — and its peak lr unless a
+    warm restart sets a new one — win over the command's defaults or values, so a resume continues the same run.
+    Changes `cfg` in place; returns a note for each setting the command asked to change."""
+    notes = []
+    for key in RUN_SETTINGS + (("lr",) if keep_lr else ()):
+        if key in earlier and getattr(cfg, key) != earlier[key]:
+            hint = " (a new lr needs --restart)" if key == "lr" else ""
+            notes.append(f"{key} {earlier[key]!r}, not {getattr(cfg, key)!r}{hint}")
+            setattr(cfg, key, earlier[key])
+    return notes
 
 
 def make_batch(cfg: TrainConfig, task, prepared: list, patch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -293,6 +309,14 @@ def train(cfg: TrainConfig, resume: bool = False, restart: bool = False) -> dict
         history["curve"] = [c for c in history.get("curve", []) if c[0] <= start]
         trim_log(log_file, start)
         history["restarts"] = [r for r in history.get("restarts", []) if r[0] < start]
+        notes = keep_run_settings(cfg, earlier_config, keep_lr=not restart and not history["restarts"])
+        if notes:
+            print("resuming keeps the run's own " + "; ".join(notes), flush=True)
+        if not restart and start > cfg.steps:
+            from isp.errors import SettingError
+
+            raise SettingError(f"The checkpoint is at step {start}, past --steps {cfg.steps}: resume with --steps "
+                               f"{start} or more (or, for a new cosine cycle, --restart --lr PEAK).")
         if restart:
             if start >= cfg.steps:
                 from isp.errors import SettingError
@@ -335,7 +359,7 @@ def train(cfg: TrainConfig, resume: bool = False, restart: bool = False) -> dict
             p.requires_grad_(False)
 
     print(f"loading training images from {cfg.images} …", flush=True)
-    prepared = task.prepare(load_folder(cfg.images))
+    prepared = task.prepare(load_training_photos(cfg.images, task.photo_side(patch)))
     val_pairs = task.val_pairs(load_folder(cfg.val_images, limit=cfg.val_limit), seed=0) if cfg.val_images else []
     cost = spec_cost(spec)
     stop = {"now": False}
@@ -369,7 +393,7 @@ def train(cfg: TrainConfig, resume: bool = False, restart: bool = False) -> dict
         save_checkpoint(weights, model, optimizer, meta)
         zoo.write_card(card(step, status), zoo_dir)
 
-    log = open(log_file, "a")
+    log = open(log_file, "a" if start else "w")    # a fresh run replaces the log of one killed before a checkpoint
     progress = Progress(cfg.steps, start, cfg.log_every)
     model.train()
     step = start

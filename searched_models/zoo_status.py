@@ -35,13 +35,27 @@ def recent_sec_per_step(log_file: Path, lines: int = RECENT_LOG_LINES) -> float 
     return statistics.median(paces[-lines:]) if paces else None
 
 
+def command_words(command: str, drop: tuple[str, ...] = ()) -> list[str]:
+    """A recorded command's words without `--role X` (a resumed run keeps its card's role, which `pixelnas
+    set-role` may have changed since, and a different --role is refused) and without the flags in `drop`."""
+    words, skip = [], False
+    for word in shlex.split(command):
+        if skip:
+            skip = False
+        elif word == "--role":
+            skip = True
+        elif not word.startswith("--role=") and word not in drop:
+            words.append(word)
+    return words
+
+
 def resume_command(card: dict) -> str | None:
     """The card's command with `--resume` and without `--restart` (the restart is in the checkpoint, and a resume
-    keeps its cycle; None when the card does not record one)."""
+    keeps its cycle) or `--role`; None when the card does not record one."""
     command = card.get("provenance", {}).get("command")
     if not command:
         return None
-    words = [w for w in shlex.split(command) if w != "--restart"]
+    words = command_words(command, drop=("--restart",))
     return shlex.join(words if "--resume" in words else words + ["--resume"])
 
 
@@ -58,12 +72,12 @@ def restart_command(card: dict) -> str | None:
     if not peak:
         return None
     words, skip = [], False
-    for word in shlex.split(command):
+    for word in command_words(command, drop=("--resume", "--restart")):
         if skip:
             skip = False
         elif word in ("--steps", "--lr"):
             skip = True
-        elif word not in ("--resume", "--restart"):
+        else:
             words.append(word)
     return shlex.join(words + ["--steps", str(done + int(training["steps"]) - int(start)), "--resume", "--restart",
                                "--lr", f"{peak:g}"])

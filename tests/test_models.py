@@ -269,20 +269,46 @@ def test_resume_after_an_interruption_gives_the_same_weights(tmp_path, photo_fol
     """10 steps + kill + resume 10 steps ≡ 20 straight steps (weights, Adam state and batches all restored)."""
     from searched_models.train import TrainConfig, train
 
-    def cfg(zoo_dir, steps):
-        return TrainConfig(task="sr_x2", name="tiny", spec=TINY, images=str(photo_folder), steps=steps, batch=2,
-                           patch=24, ckpt_every=5, log_every=5, zoo_dir=str(zoo_dir), threads=1, warmup=2)
+    def cfg(zoo_dir, steps, **changed):
+        return TrainConfig(**{**dict(task="sr_x2", name="tiny", spec=TINY, images=str(photo_folder), steps=steps,
+                                     batch=2, patch=24, ckpt_every=5, log_every=5, zoo_dir=str(zoo_dir), threads=1,
+                                     warmup=2), **changed})
 
     train(cfg(tmp_path / "straight", 20))
     card = train_until_sigterm(cfg(tmp_path / "resumed", 20), 10)
     assert card["training"]["steps_done"] == 10
-    train(cfg(tmp_path / "resumed", 20), resume=True)
+    with pytest.raises(Exception, match="past --steps 5"):
+        train(cfg(tmp_path / "resumed", 5), resume=True)       # would have marked a 10-step checkpoint "done"
+    train(cfg(tmp_path / "resumed", 20, seed=7, lr=1e-3), resume=True)   # the run's own seed and lr are kept
     a, _ = zoo.load("sr_x2", "tiny", zoo_dir=tmp_path / "straight")
     b, _ = zoo.load("sr_x2", "tiny", zoo_dir=tmp_path / "resumed")
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.allclose(pa, pb, atol=1e-6), name
     log = [json.loads(line) for line in (tmp_path / "resumed" / "sr_x2" / "tiny.log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log if "loss" in e] == [5, 10, 15, 20]
+
+
+def test_training_photos_too_small_for_the_crop_are_refused_before_training(tmp_path, photo_folder):
+    from isp.errors import SettingError
+    from searched_models.train import TrainConfig, train
+
+    cfg = TrainConfig(task="sr_x2", name="tiny", spec=TINY, images=str(photo_folder), steps=10, batch=2, patch=120,
+                      zoo_dir=str(tmp_path), threads=1)
+    with pytest.raises(SettingError, match="at least 240×240 pixels"):     # 120 LR pixels = 240 photo pixels
+        train(cfg)
+
+
+def test_a_fresh_run_replaces_the_log_of_a_run_killed_before_its_first_checkpoint(tmp_path, photo_folder):
+    from searched_models.train import TrainConfig, train
+
+    cfg = TrainConfig(task="sr_x2", name="tiny", spec=TINY, images=str(photo_folder), steps=10, batch=2, patch=24,
+                      ckpt_every=5, log_every=5, zoo_dir=str(tmp_path), threads=1, warmup=2)
+    log_file = tmp_path / "sr_x2" / "tiny.log.jsonl"
+    log_file.parent.mkdir(parents=True)
+    log_file.write_text(json.dumps({"step": 5, "loss": 0.5, "lr": 1e-4, "sec_per_step": 1.0, "time": 0.0}) + "\n")
+    train(cfg)
+    log = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [e["step"] for e in log if "loss" in e] == [5, 10] and log[0]["loss"] != 0.5
 
 
 def test_precision_ab_is_the_resumed_run_in_each_precision_and_writes_nothing(tmp_path, photo_folder):
@@ -450,10 +476,11 @@ def test_zoo_status_reports_progress_pace_and_the_resume_command(tmp_path):
                         "validation": {"psnr": 30.0, "best_psnr": 30.5, "gain_last_quarter_db": 0.2, "plateau": False},
                         "provenance": {"command": command}}, tmp_path)
         zoo.weights_path("sr_x2", name, tmp_path).write_bytes(b"")
-    card("big", "heavy", 100, 400, "training", "pixelnas train --task sr_x2 --name big --steps 400")
+    card("big", "heavy", 100, 400, "training", "pixelnas train --task sr_x2 --name big --role=heavy --steps 400")
     card("small", "peer", 50, 50, "done", "pixelnas train --task sr_x2 --name small")
     card("nolog", "peer", 5, 50, "training", "pixelnas train --task sr_x2 --name nolog --resume")
-    card("ended", "heavy", 400, 400, "done", "pixelnas train --task sr_x2 --name ended --steps 400 --lr 1e-4")
+    card("ended", "heavy", 400, 400, "done",           # trained as a candidate, made the heavy by set-role since
+         "pixelnas train --task sr_x2 --name ended --role candidate --steps 400 --lr 1e-4")
     ended = zoo.read_card("sr_x2", "ended", tmp_path)
     ended["training"].update(lr=1e-4, restarts=[[300, 5e-5]])       # its last cycle: 300 → 400 at peak 5e-5
     zoo.write_card(ended, tmp_path)

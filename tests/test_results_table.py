@@ -169,6 +169,8 @@ def test_a_folder_with_a_space_stays_one_argument_in_the_reproduce_command():
               "summary": [{"name": "classical"}, {"name": "edsr_baseline"}]}
     argv = shlex.split(results_table.reproduce_command(report))
     assert argv[argv.index("--images") + 1] == "/data/my photos/Set5"
+    assert "--y-8bit" not in argv
+    assert "--y-8bit" in shlex.split(results_table.reproduce_command({**report, "y_8bit": True}))   # its protocol
 
 
 def test_limit_and_a_busy_machine_leave_their_targets_unjudged():

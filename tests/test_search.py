@@ -175,6 +175,15 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     assert "references on the proxy validation crops: classical" in out
     png = zoo_dir / "sr_x2" / "pareto.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10000
+    drawn, real_draw = [], search_report.draw_pareto
+    monkeypatch.setattr(search_report, "draw_pareto", lambda *args: drawn.append(args) or png)
+    search_report.report("sr_x2", str(zoo_dir / "sr_x2" / "search.journal"), "pixelnas-sr_x2", zoo_dir)
+    assert drawn[-1][5] == refs                                  # this study's own references are drawn
+    (zoo_dir / "sr_x2" / "search_references.json").write_text(json.dumps({**refs, "study": "another"}))
+    search_report.report("sr_x2", str(zoo_dir / "sr_x2" / "search.journal"), "pixelnas-sr_x2", zoo_dir)
+    assert drawn[-1][5] is None and "measured for another" in drawn[-1][4]   # not another study's crops
+    monkeypatch.setattr(search_report, "draw_pareto", real_draw)
+    (zoo_dir / "sr_x2" / "search_references.json").write_text(json.dumps(refs))
 
     # rerunning with the same N does nothing; other settings are refused with a reason
     assert search.main(search_args("sr_x2", folders, zoo_dir, "--budget-ratio", str(ratio), "--trials", "3")) == 0
@@ -500,3 +509,22 @@ def test_the_train_command_printed_for_a_registered_trial_is_one_train_accepts(t
     zoo.write_card({"name": "old", "task": "sr_x2", "role": "searched"}, tmp_path)
     hint = search.train_suggestion("sr_x2", "found.json", "found", tmp_path)
     assert "--role candidate --recipe light" in hint and "set-role --task sr_x2 --name found --role searched" in hint
+
+
+def test_a_network_whose_stride_does_not_divide_the_latency_size_is_timed_on_an_input_rounded_up():
+    """--latency-size 200 with a pyramid of stride 32: timed at 224×224 (and per MP of that), not a failed trial."""
+    from types import SimpleNamespace
+
+    from searched_models.search_proxy import Proxy
+    from searched_models.tasks import get_task
+
+    proxy = Proxy.__new__(Proxy)                     # no folders or teacher needed for the timing input
+    proxy.cfg, proxy.task = SimpleNamespace(latency_size=200), get_task("enhance")
+    proxy.timing_input = torch.zeros(1, 3, 200, 200)
+    flat = zoo.named_spec("enhance", "resnet_small")
+    x, mp = proxy.timing_input_for(flat)
+    assert x is proxy.timing_input and mp == pytest.approx(0.04)
+    pyramid = {**flat, "unshuffle": 1, "pyramid": 6}
+    x, mp = proxy.timing_input_for(pyramid)
+    assert tuple(x.shape) == (1, 3, 224, 224) and mp == pytest.approx(224 ** 2 / 1e6)
+    assert build(pyramid)(x).shape[-2:] == (224, 224)
