@@ -25,11 +25,18 @@ if TYPE_CHECKING:
     from searched_models.search import SearchConfig
 
 
+def latency_input(channels: int, side: int):
+    """The fixed (seeded) 1×channels×side×side input every latency in a search is timed on."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.random.default_rng(0).random((1, channels, side, side), dtype=np.float32))
+
+
 class Proxy:
     """The fixed proxy task every trial gets: the same K training batches, init seed, validation pairs, timing input."""
 
     def __init__(self, cfg: SearchConfig, log=print):
-        import numpy as np
         import torch
 
         from searched_models.data import load_folder, load_training_photos
@@ -52,9 +59,7 @@ class Proxy:
                                              seed=cfg.seed_data)
         self.cache: dict[int, tuple] = {}
         self.cache_bytes = 0.0
-        rng = np.random.default_rng(0)
-        side = cfg.latency_size
-        self.timing_input = torch.from_numpy(rng.random((1, self.task.in_channels, side, side), dtype=np.float32))
+        self.timing_input = latency_input(self.task.in_channels, cfg.latency_size)
         self.heavy = None                 # built once: only its time matters (`speedup`)
         if cfg.min_speedup:
             from searched_models.infer import stride_multiple
@@ -64,8 +69,8 @@ class Proxy:
             if card is None:
                 raise SettingError(f"--min-speedup compares with the heavy original, and task {cfg.task!r} has none "
                                    f"in {cfg.zoo_dir}.")
-            if side % stride_multiple(card["spec"]):
-                raise SettingError(f"--latency-size {side} must be a multiple of {stride_multiple(card['spec'])} "
+            if cfg.latency_size % stride_multiple(card["spec"]):
+                raise SettingError(f"--latency-size {cfg.latency_size} must be a multiple of {stride_multiple(card['spec'])} "
                                    f"for the heavy {card['name']}.")
             from searched_models.spec import build
 
@@ -94,17 +99,13 @@ class Proxy:
     def timing_input_for(self, spec: dict):
         """(latency input, its megapixels) for a network: the fixed timing input, or — when the network's stride
         (pixel-unshuffle × U-Net/pyramid levels) does not divide --latency-size — one rounded up to its stride."""
-        import numpy as np
-        import torch
-
         from searched_models.infer import stride_multiple
 
         side, m = self.cfg.latency_size, stride_multiple(spec)
         if side % m == 0:
             return self.timing_input, side ** 2 / 1e6
         side = -(-side // m) * m
-        x = np.random.default_rng(0).random((1, self.task.in_channels, side, side), dtype=np.float32)
-        return torch.from_numpy(x), side ** 2 / 1e6
+        return latency_input(self.task.in_channels, side), side ** 2 / 1e6
 
     def train_config(self, spec: dict):
         from searched_models.train import TrainConfig

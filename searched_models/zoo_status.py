@@ -35,16 +35,18 @@ def recent_sec_per_step(log_file: Path, lines: int = RECENT_LOG_LINES) -> float 
     return statistics.median(paces[-lines:]) if paces else None
 
 
-def command_words(command: str, drop: tuple[str, ...] = ()) -> list[str]:
+def command_words(command: str, flags: tuple[str, ...] = (), options: tuple[str, ...] = ()) -> list[str]:
     """A recorded command's words without `--role X` (a resumed run keeps its card's role, which `pixelnas
-    set-role` may have changed since, and a different --role is refused) and without the flags in `drop`."""
+    set-role` may have changed since, and a different --role is refused), the `flags` and the `options` with
+    their values (`--opt V` or `--opt=V`)."""
+    options = ("--role", *options)
     words, skip = [], False
     for word in shlex.split(command):
         if skip:
             skip = False
-        elif word == "--role":
+        elif word in options:
             skip = True
-        elif not word.startswith("--role=") and word not in drop:
+        elif word not in flags and not word.startswith(tuple(o + "=" for o in options)):
             words.append(word)
     return words
 
@@ -55,7 +57,7 @@ def resume_command(card: dict) -> str | None:
     command = card.get("provenance", {}).get("command")
     if not command:
         return None
-    words = command_words(command, drop=("--restart",))
+    words = command_words(command, flags=("--restart",))
     return shlex.join(words if "--resume" in words else words + ["--resume"])
 
 
@@ -71,14 +73,7 @@ def restart_command(card: dict) -> str | None:
     start, peak = restarts[-1] if restarts else (0, training.get("lr"))
     if not peak:
         return None
-    words, skip = [], False
-    for word in command_words(command, drop=("--resume", "--restart")):
-        if skip:
-            skip = False
-        elif word in ("--steps", "--lr"):
-            skip = True
-        else:
-            words.append(word)
+    words = command_words(command, flags=("--resume", "--restart"), options=("--steps", "--lr"))
     return shlex.join(words + ["--steps", str(done + int(training["steps"]) - int(start)), "--resume", "--restart",
                                "--lr", f"{peak:g}"])
 
