@@ -35,7 +35,7 @@ from isp.errors import InputError, SettingError
 from searched_models.search_budget import heavy_card, parse_macs, resolve_budget
 from searched_models.search_log import (ZOO_DIR, describe, log_trial, read_trials_jsonl, spec_key,
                                         trials_log_path)
-from searched_models.search_proxy import Proxy, reference_scores, references_path, write_references
+from searched_models.search_proxy import Proxy, reference_scores, references_path, same_data, write_references
 from searched_models.search_report import SPEC_DIR, latency_ratios, register, report
 from searched_models.search_storage import (Heartbeat, backfill, claim_trial, counts, default_storage,
                                             default_study, make_sampler, open_storage, quiet_optuna, reap,
@@ -107,9 +107,12 @@ class SearchConfig:
         return 0    # batches, initial weights and validation noise are the same for every trial and worker
 
 
-def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print, teacher: dict | None = None):
-    """Create the study (enqueueing the peers) or join the existing one after checking its settings and that this
-    run distils from the study's own teacher (`teacher`: the proxy's teacher info with its weights' digest)."""
+def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print, teacher: dict | None = None,
+               data: dict | None = None):
+    """Create the study (enqueueing the peers) or join the existing one after checking its settings, that this run
+    distils from the study's own teacher (`teacher`: the proxy's teacher info with its weights' digest) and that it
+    trains and validates on the study's photos (`data`: `search_proxy.data_fingerprint`). A study made before the
+    fingerprint existed gets this run's, with a note."""
     import optuna
 
     quiet_optuna()
@@ -125,6 +128,8 @@ def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print, teac
         study.set_user_attr("settings", cfg.settings())
         study.set_user_attr("teacher", pinned)
         study.set_user_attr("objectives", list(OBJECTIVES))
+        if data:
+            study.set_user_attr("data", data)
         if cfg.peers:
             queue_peers(study, cfg, log)
     else:
@@ -145,9 +150,31 @@ def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print, teac
         if pinned and "teacher" not in study.user_attrs:
             log(f"note: study {study_name!r} predates teacher pinning; its earlier trials may have distilled from "
                 f"other checkpoints of {pinned['name']}")
+        check_data(study, data, storage, log)
     done = len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(cfg.seed, done, cfg.population)
     return study
+
+
+def check_data(study, data: dict | None, storage: str, log=print) -> None:
+    """Refuse to add trials trained or validated on other photos than the study's (their proxy PSNRs would not
+    compare); record the fingerprint on a study made before it existed."""
+    if not data:
+        return
+    stored = study.user_attrs.get("data")
+    if stored is None:
+        study.set_user_attr("data", data)
+        log(f"note: study {study.study_name!r} predates data fingerprints; recorded this run's photos "
+            f"({data['images']}, {data['val_images']}) as its own")
+    elif not same_data(stored, data):
+        which = []
+        if stored["train"] != data["train"]:
+            which.append(f"training images ({stored['images']} then, {data['images']} now)")
+        if stored["val"] != data["val"]:
+            which.append(f"validation photos ({stored['val_images']} then, {data['val_images']} now)")
+        raise SettingError(f"Study {study.study_name!r} in {storage} was searched on other "
+                           f"{' and '.join(which)}: its trials' proxy PSNRs would not compare with this run's. "
+                           f"Use the study's folders (same files), or a new --study name.")
 
 
 def queue_peers(study, cfg: SearchConfig, log=print) -> None:
@@ -241,7 +268,8 @@ SPACE_ONLY_SETTINGS = ("body_types", "min_speedup", "max_macs", "teacher_pin", "
 
 def proxy_twins(storage: str, study, cfg: SearchConfig) -> dict[str, tuple]:
     """spec_key → (study name, trial) of the completed trials of the other studies in `storage` whose proxy is this
-    study's — same settings apart from SPACE_ONLY_SETTINGS, same pinned teacher weights — so a network one of them
+    study's — same settings apart from SPACE_ONLY_SETTINGS, same pinned teacher weights, same photos (data
+    fingerprints; a study that has none yet, made before they existed, is taken as it was) — so a network one of them
     already trained is not trained again (the proxy is deterministic: same batches, same initial weights). The
     first trial of a network wins."""
     import optuna
@@ -258,6 +286,8 @@ def proxy_twins(storage: str, study, cfg: SearchConfig) -> dict[str, tuple]:
         settings = {**LEGACY_SETTINGS, **(other.user_attrs.get("settings") or {})}
         same = all(_same(settings.get(k), v) for k, v in mine.items())
         other_teacher = other.user_attrs.get("teacher")
+        theirs, ours = other.user_attrs.get("data"), study.user_attrs.get("data")
+        same = same and (theirs is None or ours is None or same_data(theirs, ours))
         if same and (teacher or {}).get("digest") == (other_teacher or {}).get("digest"):
             for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                 if t.user_attrs.get("spec") and "metrics" in t.user_attrs:
@@ -366,7 +396,7 @@ def search(cfg: SearchConfig, log=print):
     study_name = cfg.study or default_study(cfg.task)
     log_path = trials_log_path(cfg.task, cfg.zoo_dir)
     proxy = Proxy(cfg, log)                                  # first: a missing teacher or folder fails fast
-    study = open_study(cfg, storage, study_name, log, teacher=proxy.teacher_info)
+    study = open_study(cfg, storage, study_name, log, teacher=proxy.teacher_info, data=proxy.data)
     me = worker_id()
     heavy = heavy_card(cfg.task, cfg.zoo_dir)
     heavy_macs = float(heavy["macs_per_input_pixel"]) if heavy and heavy.get("macs_per_input_pixel") else None

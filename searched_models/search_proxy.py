@@ -55,6 +55,7 @@ class Proxy:
         self.prepared = self.task.prepare(load_training_photos(cfg.images, self.task.photo_side(self.patch)))
         self.disk = batch_cache_dir(cfg, self.patch, self.teacher_info)
         photos = load_folder(cfg.val_images, limit=cfg.val_limit, min_side=16)
+        self.data = data_fingerprint(cfg, photos)
         self.val_pairs = self.task.val_pairs([center_crop(p, cfg.val_crop, multiple=32) for p in photos],
                                              seed=cfg.seed_data)
         self.cache: dict[int, tuple] = {}
@@ -331,6 +332,32 @@ def load_teacher(task: str, name: str, zoo_dir: str | Path, log=print, pin: Path
     return teacher.to(memory_format=torch.channels_last), info
 
 
+def training_files(folder: str | Path) -> list[tuple[str, int]]:
+    """(name relative to the folder, size) of every file under a training folder, sorted: what identifies the photos
+    the proxy's batches are cut from — not their times, which a fresh copy of the data changes."""
+    return sorted((str(p.relative_to(folder)), p.stat().st_size) for p in Path(folder).rglob("*") if p.is_file())
+
+
+def data_fingerprint(cfg: SearchConfig, val_photos: list) -> dict:
+    """What a study's proxy scores depend on besides its settings, hashed: the training files (`training_files`) and
+    the pixels of the validation photos the proxy uses (the first --val-limit of the folder). Folder paths differ
+    between machines, so they are kept for messages only; the hashes decide whether two runs search alike."""
+    import numpy as np
+
+    val = hashlib.sha1()
+    for photo in val_photos:
+        val.update(repr(photo.shape).encode())
+        val.update(np.ascontiguousarray(photo, dtype=np.float32).tobytes())
+    train = hashlib.sha1(json.dumps(training_files(cfg.images)).encode())
+    return {"train": train.hexdigest()[:16], "val": val.hexdigest()[:16],
+            "images": str(cfg.images), "val_images": str(cfg.val_images)}
+
+
+def same_data(a: dict | None, b: dict | None) -> bool:
+    """Whether two data fingerprints name the same training files and validation photos."""
+    return bool(a and b) and a["train"] == b["train"] and a["val"] == b["val"]
+
+
 def default_cache_root() -> Path:
     return Path(os.environ.get("PIXELNAS_CACHE") or Path.home() / ".cache" / "pixelnas")
 
@@ -342,8 +369,7 @@ def batch_cache_dir(cfg: SearchConfig, patch: int, teacher_info: dict | None) ->
     root = cfg.cache_dir
     if root == "":
         return None
-    files = sorted((str(p.relative_to(cfg.images)), p.stat().st_size) for p in Path(cfg.images).rglob("*")
-                   if p.is_file())
+    files = training_files(cfg.images)
     here = Path(__file__).resolve().parent
     code = hashlib.sha1(b"".join(path.read_bytes() for path in (here / "tasks.py", here / "data.py",
                                                                  here.parent / "isp" / "simulate.py")))

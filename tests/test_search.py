@@ -190,6 +190,14 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
     assert len(search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl")) == 3
     assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "5000", "--trials", "4")) == 2
     assert "other settings" in capsys.readouterr().err
+    other_val = tmp_path / "other_val"                           # same settings, other photos: refused too
+    for path in sorted(folders[1].iterdir()):
+        save_image(other_val / path.name, load_image(path)[::-1])
+    assert search.main(search_args("sr_x2", (folders[0], other_val), zoo_dir, "--budget-ratio", str(ratio),
+                                   "--trials", "4")) == 2
+    err = capsys.readouterr().err
+    assert "other validation photos" in err and str(other_val) in err and "training images" not in err
+    assert len(search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl")) == 3
     assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "1", "--study",
                                    "distil", "--teacher", "heavy")) == 2
     assert "trained first" in capsys.readouterr().err                        # the heavy has a card, no weights
@@ -305,6 +313,23 @@ def test_a_latency_rule_prunes_slow_networks_untrained_and_keeps_peers_as_refere
                         "--val-images", str(folders[1]), "--max-macs", "3000", "--trials", "1",
                         "--min-speedup", "30"]) == 2
     assert "compares with the heavy original" in capsys.readouterr().err
+
+
+def test_a_study_made_before_data_fingerprints_records_the_first_run_s_and_then_holds_to_it():
+    class Study:
+        study_name, user_attrs = "old", {}
+
+        def set_user_attr(self, key, value):
+            self.user_attrs[key] = value
+
+    study, notes = Study(), []
+    mine = {"train": "a1", "val": "b1", "images": "/data/train", "val_images": "/data/val"}
+    search.check_data(study, mine, "journal", notes.append)
+    assert study.user_attrs["data"] == mine and "predates data fingerprints" in notes[0]
+    search.check_data(study, {**mine, "images": "/elsewhere/train"}, "journal", notes.append)  # a copy elsewhere
+    assert len(notes) == 1
+    with pytest.raises(search.SettingError, match=r"other training images \(/data/train then, /new now\)"):
+        search.check_data(study, {**mine, "train": "a2", "images": "/new"}, "journal")
 
 
 def test_a_front_member_with_conv_blocks_gets_its_rep_twin_queued_once():
