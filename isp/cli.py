@@ -18,7 +18,8 @@ def add_commands(sub) -> None:
     noise.add_argument("--noise-free", action="store_true",
                        help="simulate without sensor noise (photos only; the --denoise stage still runs unless "
                             "--denoise off)")
-    p.add_argument("--zoom", action="store_true", help="×2 zoom: the sensor sees the photo at half size; sr_x2 restores it")
+    p.add_argument("--zoom", action="store_true",
+                   help="×2 zoom: the sensor sees the photo at half size; sr_x2 restores it")
     p.add_argument("--enhance", nargs="?", const="classical", default=None, metavar="VARIANT",
                    help="run the enhancement stage: classical, reference (the local Laplacian operator), heavy, "
                         "searched or a zoo name (default when given without a value: classical); put INPUT before "

@@ -137,7 +137,8 @@ def distinct_files(**named: str | Path | None) -> None:
             continue
         path = Path(path)
         for other, other_what in seen:
-            if path.resolve() == other.resolve() or (path.exists() and other.exists() and os.path.samefile(path, other)):
+            same_file = path.exists() and other.exists() and os.path.samefile(path, other)
+            if path.resolve() == other.resolve() or same_file:
                 raise SettingError(f"The {other_what} and the {what} are the same file ('{path}'); "
                                    "give them different names, or one would overwrite the other.")
         seen.append((path, what))

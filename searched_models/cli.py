@@ -39,7 +39,8 @@ def add_train(sub) -> None:
     p.add_argument("--images", required=True, help="folder of training photos (searched recursively)")
     p.add_argument("--val-images", help="folder of validation photos (without it: no validation, so the card has no "
                                         "PSNR curve and no plateau verdict)")
-    p.add_argument("--val-limit", type=positive_int, default=8, help="use at most this many validation photos (default 8)")
+    p.add_argument("--val-limit", type=positive_int, default=8,
+                   help="use at most this many validation photos (default 8)")
     p.add_argument("--recipe", choices=sorted(RECIPES), help="named settings shared by peers and searched "
                    "models (" + "; ".join(f"{k}: {v}" for k, v in RECIPES.items()) + "); explicit flags override")
     p.add_argument("--steps", type=positive_int, help="total optimisation steps (the cosine schedule's length)")
@@ -126,7 +127,8 @@ def run_train(args) -> int:
             print(warning, file=sys.stderr, flush=True)
     cfg = TrainConfig(task=args.task, name=name, spec=spec, images=args.images, steps=steps, role=role,
                       val_images=args.val_images, val_limit=args.val_limit, batch=args.batch or recipe.get("batch", 16),
-                      patch=args.patch, lr=args.lr or recipe.get("lr", 2e-4), teacher=args.teacher, distill_weight=args.distill_weight, bf16=args.bf16,
+                      patch=args.patch, lr=args.lr or recipe.get("lr", 2e-4), teacher=args.teacher,
+                      distill_weight=args.distill_weight, bf16=args.bf16,
                       val_every=args.val_every, ckpt_every=args.ckpt_every, seed=args.seed, threads=args.threads,
                       **({"zoo_dir": args.zoo} if args.zoo else {}))
     card = train(cfg, resume=args.resume, restart=args.restart)

@@ -237,7 +237,8 @@ def evaluate(task: str, folders: list[str], models: list[str] | None = None, iso
     relative([s for s in summary if s["psnr"] is not None])
     heavy = next((s for s in summary if s["role"] == "heavy"), None)
     for s in summary:
-        s.setdefault("R", (heavy["macs_per_input_mp"] / s["macs_per_input_mp"]) if heavy and s["macs_per_input_mp"] else None)
+        ratio = heavy["macs_per_input_mp"] / s["macs_per_input_mp"] if heavy and s["macs_per_input_mp"] else None
+        s.setdefault("R", ratio)
         s.setdefault("G", None)
         s["ms_ratio_heavy"] = (heavy["ms_per_mp"] / s["ms_per_mp"]) if heavy and s["ms_per_mp"] else None
     report = {"task": task, "folders": [str(f) for f in folders], "isos": iso_list if task == "denoise_raw" else None,

@@ -48,9 +48,11 @@ def record_from_trial(trial, study_name: str) -> dict:
     if status == "fail":
         status = "diverged" if attrs.get("diverged") else "surplus" if attrs.get("surplus") else "failed"
     return {"study": study_name, "number": trial.number, "status": status, "spec": attrs.get("spec"),
-            **metrics, "peer": attrs.get("peer"), "seed_from": attrs.get("seed_from"), "retry_of": attrs.get("retry_of"),
+            **metrics, "peer": attrs.get("peer"), "seed_from": attrs.get("seed_from"),
+            "retry_of": attrs.get("retry_of"),
             "duplicate_of": attrs.get("duplicate_of"), "duplicate_of_study": attrs.get("duplicate_of_study"),
-            "repair": attrs.get("repair"), "worker": attrs.get("worker"), "error": attrs.get("error"), "time": time.time()}
+            "repair": attrs.get("repair"), "worker": attrs.get("worker"), "error": attrs.get("error"),
+            "time": time.time()}
 
 
 def log_trial(study, number: int, path: Path, **extra) -> dict:

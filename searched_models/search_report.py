@@ -349,8 +349,10 @@ def pareto_figure(trials: list[dict], marks: list[dict], title: str, task: str =
     if max_macs:
         ax.axvline(max_macs / 1e3, ls="--", color="k", lw=1, label=f"budget {max_macs / 1e3:.1f} kMAC/px")
     if classical is not None:
-        ax.axhline(classical, ls=":", color="#6b7280", lw=1.2, label=f"classical on the same crops ({classical:.2f} dB)")
-    style = {"heavy": ("*", "#dc2626", 220), "peer": ("D", "#f59e0b", 60), "candidate": ("P", "#8b5cf6", 90), "searched": ("*", "#16a34a", 260)}
+        ax.axhline(classical, ls=":", color="#6b7280", lw=1.2,
+                   label=f"classical on the same crops ({classical:.2f} dB)")
+    style = {"heavy": ("*", "#dc2626", 220), "peer": ("D", "#f59e0b", 60), "candidate": ("P", "#8b5cf6", 90),
+             "searched": ("*", "#16a34a", 260)}
     seen = set()
     for mark in marks:
         marker, colour, size = style.get(mark.get("role"), ("o", "#0ea5e9", 50))

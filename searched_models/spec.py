@@ -160,7 +160,8 @@ class RepConv(nn.Module):
 
         y = self.conv(x) + self.squeeze(padded(self.expand(x), self.expand.bias))
         if self.edges:
-            depth = (self.edge_scale[:, :, None, None] * self.edge_masks[:, None]).reshape(-1, 1, self.kernel, self.kernel)
+            depth = (self.edge_scale[:, :, None, None] * self.edge_masks[:, None]).reshape(
+                -1, 1, self.kernel, self.kernel)
             e = F.conv2d(padded(self.edge_in(x), self.edge_in.bias), depth, self.edge_bias.reshape(-1),
                          groups=self.edges * self.cout)
             y = y + e.reshape(x.shape[0], self.edges, self.cout, *e.shape[-2:]).sum(1)
@@ -214,7 +215,8 @@ class DynamicConv(nn.Module):
         super().__init__()
         self.cin, self.cout, self.kernel, self.experts = cin, cout, kernel, experts
         self.route = nn.Linear(cin, experts)
-        self.weight = nn.Parameter(torch.randn(experts, cout * cin * kernel * kernel) * (2.0 / (cin * kernel * kernel)) ** 0.5)
+        he_std = (2.0 / (cin * kernel * kernel)) ** 0.5
+        self.weight = nn.Parameter(torch.randn(experts, cout * cin * kernel * kernel) * he_std)
         self.bias = nn.Parameter(torch.zeros(experts, cout))
         self.act = activation(act, cout)
         self.temperature = temperature

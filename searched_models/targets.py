@@ -107,7 +107,8 @@ def format_check(c: dict | None) -> list[str]:
                 return "not judged (other processes kept the CPU busy while the models were timed)"
             why = UNMEASURED.get(key) or f"peers not evaluated: {', '.join(c['unscored_peers'])}"
             return f"not measured ({why})"
-        return "met" if met[key] else ("NOT met" + ("" if f["short"][key] is None else f" (short by {f['short'][key]}{unit})"))
+        short = "" if f["short"][key] is None else f" (short by {f['short'][key]}{unit})"
+        return "met" if met[key] else "NOT met" + short
 
     lines = [f"target R ≥ {MIN_R:.0f}: {name} {f['R']} → {verdict('R')}",
              f"target G ≥ {MIN_G:.2f}: {name} {f['G']} → {verdict('G')}",

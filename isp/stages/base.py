@@ -41,7 +41,8 @@ class Stage:
 
     def check_variant(self, variant: str) -> None:
         if variant not in self.variants:
-            raise SettingError(f"Stage '{self.name}' has no variant {variant!r}; choose one of {', '.join(self.variants)}.")
+            raise SettingError(f"Stage '{self.name}' has no variant {variant!r}; "
+                               f"choose one of {', '.join(self.variants)}.")
 
     def resolve(self, variant: str) -> str:
         """The concrete variant to run (a learned slot maps a zoo role to its model's name)."""
