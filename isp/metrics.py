@@ -47,6 +47,7 @@ def _shave(image: np.ndarray, shave: int) -> np.ndarray:
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB, 10·log10(range² / MSE) over all pixels and channels; inf if equal."""
+    a, b = np.asarray(a), np.asarray(b)
     a, b = _pair(a, b, np.float32 if np.result_type(a, b) == np.float32 else np.float64)
     mse = float(np.mean(np.square(a - b), dtype=np.float64))
     return float("inf") if mse == 0.0 else float(10.0 * np.log10(data_range**2 / mse))
@@ -237,6 +238,7 @@ def ms_ssim(a: np.ndarray, b: np.ndarray, on: str = "rgb") -> float:
     """
     if on not in ("rgb", "y"):
         raise SettingError(f"ms_ssim: 'on' must be 'rgb' or 'y', got {on!r}.")
+    a, b = np.asarray(a), np.asarray(b)
     a, b = _pair(a, b, np.result_type(a, b, np.float32))      # float64 one channel at a time (memory at 48 MP)
     if min(a.shape[:2]) < _WINDOW:
         raise SettingError(f"MS-SSIM needs images of at least {_WINDOW}×{_WINDOW} px, "

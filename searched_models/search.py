@@ -35,7 +35,8 @@ from isp.errors import InputError, SettingError
 from searched_models.search_budget import heavy_card, parse_macs, resolve_budget
 from searched_models.search_log import (ZOO_DIR, describe, log_trial, read_trials_jsonl, spec_key,
                                         trials_log_path)
-from searched_models.search_proxy import Proxy, reference_scores, references_path, same_data, write_references
+from searched_models.search_proxy import (Proxy, has_fingerprint, reference_scores, references_path, same_data,
+                                          write_references)
 from searched_models.search_report import SPEC_DIR, latency_ratios, register, report
 from searched_models.search_storage import (Heartbeat, backfill, claim_trial, counts, default_storage,
                                             default_study, make_sampler, open_storage, quiet_optuna, reap,
@@ -94,7 +95,8 @@ class SearchConfig:
 
         return {"task": self.task, "max_macs": self.max_macs, "proxy_steps": self.proxy_steps, "batch": self.batch,
                 "patch": self.patch, "lr": self.lr, "teacher": self.teacher, "distill_weight": self.distill_weight,
-                "teacher_pin": self.teacher_pin, "val_limit": self.val_limit, "val_crop": self.val_crop, "seed_data": self.seed_data,
+                "teacher_pin": self.teacher_pin, "val_limit": self.val_limit, "val_crop": self.val_crop,
+                "seed_data": self.seed_data,
                 "body_types": list(space.BODY_TYPES), "min_speedup": self.min_speedup, "rep_twins": self.rep_twins,
                 "pyramids": space.PYRAMID_SPACE if self.task in space.PYRAMID_TASKS else None}
 
@@ -158,20 +160,21 @@ def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print, teac
 
 def check_data(study, data: dict | None, storage: str, log=print) -> None:
     """Refuse to add trials trained or validated on other photos than the study's (their proxy PSNRs would not
-    compare); record the fingerprint on a study made before it existed."""
+    compare); record the fingerprint on a study made before it existed (two workers first joining such a study at
+    once with different photos are not told apart: the last one's fingerprint stays)."""
     if not data:
         return
     stored = study.user_attrs.get("data")
-    if stored is None:
+    if not has_fingerprint(stored):
         study.set_user_attr("data", data)
         log(f"note: study {study.study_name!r} predates data fingerprints; recorded this run's photos "
             f"({data['images']}, {data['val_images']}) as its own")
     elif not same_data(stored, data):
         which = []
         if stored["train"] != data["train"]:
-            which.append(f"training images ({stored['images']} then, {data['images']} now)")
+            which.append(f"training images ({stored.get('images')} then, {data['images']} now)")
         if stored["val"] != data["val"]:
-            which.append(f"validation photos ({stored['val_images']} then, {data['val_images']} now)")
+            which.append(f"validation photos ({stored.get('val_images')} then, {data['val_images']} now)")
         raise SettingError(f"Study {study.study_name!r} in {storage} was searched on other "
                            f"{' and '.join(which)}: its trials' proxy PSNRs would not compare with this run's. "
                            f"Use the study's folders (same files), or a new --study name.")
@@ -287,7 +290,7 @@ def proxy_twins(storage: str, study, cfg: SearchConfig) -> dict[str, tuple]:
         same = all(_same(settings.get(k), v) for k, v in mine.items())
         other_teacher = other.user_attrs.get("teacher")
         theirs, ours = other.user_attrs.get("data"), study.user_attrs.get("data")
-        same = same and (theirs is None or ours is None or same_data(theirs, ours))
+        same = same and (not has_fingerprint(theirs) or not has_fingerprint(ours) or same_data(theirs, ours))
         if same and (teacher or {}).get("digest") == (other_teacher or {}).get("digest"):
             for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                 if t.user_attrs.get("spec") and "metrics" in t.user_attrs:
@@ -490,9 +493,11 @@ def add_command(sub) -> None:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--max-macs", type=macs_argument,
                         help="budget in MACs per input pixel (per packed 2×2 pixel for denoise_raw; e.g. 12000 or 12k)")
-    budget.add_argument("--budget-ratio", type=positive_float, help="budget as a fraction of the heavy model's MACs (e.g. 0.01)")
+    budget.add_argument("--budget-ratio", type=positive_float,
+                        help="budget as a fraction of the heavy model's MACs (e.g. 0.01)")
     p.add_argument("--trials", type=positive_int, help="run until the study has this many finished trials")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="sampler seed (default 0; give parallel workers different seeds)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="sampler seed (default 0; give parallel workers different seeds)")
     p.add_argument("--storage", help="Optuna journal file or RDB URL (default zoo/<task>/search.journal)")
     p.add_argument("--study", help="study name (default pixelnas-<task>, the task's first study; --report, "
                                    "--latency and --register read the same default)")
@@ -565,7 +570,8 @@ def run(args) -> int:
                            val_images=args.val_images, seed=args.seed,
                            storage=storage, study=study_name, proxy_steps=args.proxy_steps, batch=args.batch,
                            patch=args.patch, lr=args.lr, teacher=args.teacher, distill_weight=args.distill_weight,
-                           teacher_pin=args.teacher_pin, val_limit=args.val_limit, val_crop=args.val_crop, population=args.population,
+                           teacher_pin=args.teacher_pin, val_limit=args.val_limit, val_crop=args.val_crop,
+                           population=args.population,
                            threads=args.threads, peers=not args.no_peers, latency_size=args.latency_size,
                            min_speedup=args.min_speedup, rep_twins=args.rep_twins,
                            cache_mb=args.cache_mb, cache_dir=args.cache_dir, zoo_dir=zoo_dir)

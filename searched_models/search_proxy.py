@@ -71,7 +71,8 @@ class Proxy:
                 raise SettingError(f"--min-speedup compares with the heavy original, and task {cfg.task!r} has none "
                                    f"in {cfg.zoo_dir}.")
             if cfg.latency_size % stride_multiple(card["spec"]):
-                raise SettingError(f"--latency-size {cfg.latency_size} must be a multiple of {stride_multiple(card['spec'])} "
+                multiple = stride_multiple(card["spec"])
+                raise SettingError(f"--latency-size {cfg.latency_size} must be a multiple of {multiple} "
                                    f"for the heavy {card['name']}.")
             from searched_models.spec import build
 
@@ -339,23 +340,35 @@ def training_files(folder: str | Path) -> list[tuple[str, int]]:
 
 
 def data_fingerprint(cfg: SearchConfig, val_photos: list) -> dict:
-    """What a study's proxy scores depend on besides its settings, hashed: the training files (`training_files`) and
-    the pixels of the validation photos the proxy uses (the first --val-limit of the folder). Folder paths differ
-    between machines, so they are kept for messages only; the hashes decide whether two runs search alike."""
+    """What a study's proxy scores depend on besides its settings, hashed: the training photos (names relative to
+    the folder and sizes, image files only: a stray README or .DS_Store does not count) and the pixels of the
+    validation photos the proxy uses (the first --val-limit of the folder). Folder paths differ between machines,
+    so they are kept for messages only; the hashes decide whether two runs search alike."""
     import numpy as np
+
+    from isp.io import list_images
 
     val = hashlib.sha1()
     for photo in val_photos:
         val.update(repr(photo.shape).encode())
         val.update(np.ascontiguousarray(photo, dtype=np.float32).tobytes())
-    train = hashlib.sha1(json.dumps(training_files(cfg.images)).encode())
+    photos = [(str(p.relative_to(cfg.images)), p.stat().st_size) for p in list_images(cfg.images)]
+    train = hashlib.sha1(json.dumps(photos).encode())
     return {"train": train.hexdigest()[:16], "val": val.hexdigest()[:16],
             "images": str(cfg.images), "val_images": str(cfg.val_images)}
 
 
 def same_data(a: dict | None, b: dict | None) -> bool:
-    """Whether two data fingerprints name the same training files and validation photos."""
-    return bool(a and b) and a["train"] == b["train"] and a["val"] == b["val"]
+    """Whether two data fingerprints name the same training and validation photos (False when either is missing
+    or incomplete)."""
+    keys = ("train", "val")
+    return all(isinstance(d, dict) and all(d.get(k) for k in keys) for d in (a, b)) and \
+        all(a[k] == b[k] for k in keys)
+
+
+def has_fingerprint(data) -> bool:
+    """Whether a study's stored data attribute is a complete fingerprint (studies made before them have none)."""
+    return isinstance(data, dict) and bool(data.get("train")) and bool(data.get("val"))
 
 
 def default_cache_root() -> Path:

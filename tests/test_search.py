@@ -257,7 +257,8 @@ def test_search_smoke_writes_log_report_and_registers(tmp_path, folders, capsys,
                                    "--storage", url)) == 0
     assert "pinned by another study in distil.teacher.safetensors" in capsys.readouterr().out
     shared = search.read_trials_jsonl(zoo_dir / "sr_x2" / "search_trials.jsonl", study="shared")
-    assert [r["teacher_steps"] for r in shared] == [2] and not (zoo_dir / "sr_x2" / "shared.teacher.safetensors").exists()
+    assert [r["teacher_steps"] for r in shared] == [2]
+    assert not (zoo_dir / "sr_x2" / "shared.teacher.safetensors").exists()
     assert search.main(search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "1", "--study",
                                    "other", "--teacher", "heavy", "--teacher-pin", "nosuch", "--no-peers")) == 2
     assert "nosuch.teacher.safetensors does not exist" in capsys.readouterr().err
@@ -330,6 +331,28 @@ def test_a_study_made_before_data_fingerprints_records_the_first_run_s_and_then_
     assert len(notes) == 1
     with pytest.raises(search.SettingError, match=r"other training images \(/data/train then, /new now\)"):
         search.check_data(study, {**mine, "train": "a2", "images": "/new"}, "journal")
+    study.user_attrs["data"] = {"images": "/data/train"}                    # an incomplete record counts as none
+    search.check_data(study, {**mine, "train": "a2"}, "journal", notes.append)
+    assert study.user_attrs["data"]["train"] == "a2" and len(notes) == 2
+
+
+def test_proxy_twins_come_only_from_studies_on_the_same_photos(tmp_path):
+    cfg = search.SearchConfig(task="sr_x2", max_macs=3000.0, trials=1, images="a", val_images="b")
+    storage = str(tmp_path / "search.journal")
+    backend = search.open_storage(storage)
+    data = {"train": "t1", "val": "v1", "images": "a", "val_images": "b"}
+    mine = optuna.create_study(study_name="mine", storage=backend, directions=["maximize", "minimize"])
+    mine.set_user_attr("data", data)
+    espcn = zoo.named_spec("sr_x2", "espcn")
+    for i, (name, theirs) in enumerate((("same", data), ("other_val", {**data, "val": "v2"}), ("legacy", None))):
+        other = optuna.create_study(study_name=name, storage=backend, directions=["maximize", "minimize"])
+        other.set_user_attr("settings", cfg.settings())
+        if theirs:
+            other.set_user_attr("data", theirs)
+        spec = {**espcn, "blocks": [{**espcn["blocks"][0], "channels": 8 + 4 * i}, *espcn["blocks"][1:]]}
+        other.add_trial(optuna.trial.create_trial(values=[30.0, 1000.0],
+                                                  user_attrs={"spec": spec, "metrics": {"proxy_psnr": 30.0}}))
+    assert sorted(name for name, _ in search.proxy_twins(storage, mine, cfg).values()) == ["legacy", "same"]
 
 
 def test_a_front_member_with_conv_blocks_gets_its_rep_twin_queued_once():
@@ -490,7 +513,8 @@ def test_the_luma_gene_is_searched_for_rgb_tasks_only():
     spec = {**zoo.named_spec("sr_x2", "espcn"), "luma": True}
     params = space.params_for_spec(spec, "sr_x2")
     assert params["luma"] is True and space.spec_from_params(params, "sr_x2")["luma"] is True
-    assert space.budget_macs(space.floor_spec("sr_x2")) < space.budget_macs({**space.floor_spec("sr_x2"), "luma": False})
+    floor = space.floor_spec("sr_x2")
+    assert space.budget_macs(floor) < space.budget_macs({**floor, "luma": False})
 
 
 def test_the_pyramid_gene_is_searched_for_enhance_only_and_repair_can_turn_it_off():
