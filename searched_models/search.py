@@ -126,16 +126,16 @@ def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print, teac
     except optuna.exceptions.DuplicatedStudyError:
         study, created = optuna.load_study(study_name=study_name, storage=backend), False
     pinned = {k: teacher[k] for k in ("name", "steps_done", "digest")} if teacher else None
-    if created:
-        study.set_user_attr("settings", cfg.settings())
-        study.set_user_attr("teacher", pinned)
-        study.set_user_attr("objectives", list(OBJECTIVES))
+    if created:                       # "settings" last: a worker that sees them sees the rest (`wait_for_creator`)
         if data:
             study.set_user_attr("data", data)
+        study.set_user_attr("teacher", pinned)
+        study.set_user_attr("objectives", list(OBJECTIVES))
+        study.set_user_attr("settings", cfg.settings())
         if cfg.peers:
             queue_peers(study, cfg, log)
     else:
-        stored = study.user_attrs.get("settings")
+        stored = wait_for_creator(study)
         if stored:
             stored = {**LEGACY_SETTINGS, **stored}
             diff = {k: (stored.get(k), v) for k, v in cfg.settings().items() if not _same(stored.get(k), v)}
@@ -158,10 +158,22 @@ def open_study(cfg: SearchConfig, storage: str, study_name: str, log=print, teac
     return study
 
 
+def wait_for_creator(study, timeout_s: float = 10.0) -> dict | None:
+    """The study's settings; when a worker joins a study another one has just created (no settings, no trials yet),
+    it waits up to `timeout_s` for the creator to record them, so it is not taken for a study made before settings
+    and fingerprints were recorded. None for such an old study."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stored = study.user_attrs.get("settings")
+        if stored or study.get_trials(deepcopy=False) or time.monotonic() > deadline:
+            return stored
+        time.sleep(0.2)
+
+
 def check_data(study, data: dict | None, storage: str, log=print) -> None:
     """Refuse to add trials trained or validated on other photos than the study's (their proxy PSNRs would not
-    compare); record the fingerprint on a study made before it existed (two workers first joining such a study at
-    once with different photos are not told apart: the last one's fingerprint stays)."""
+    compare); record the fingerprint on a study made before it existed (two workers first joining such an old
+    study at once with different photos are not told apart: the last one's fingerprint stays)."""
     if not data:
         return
     stored = study.user_attrs.get("data")

@@ -341,9 +341,9 @@ def training_files(folder: str | Path) -> list[tuple[str, int]]:
 
 def data_fingerprint(cfg: SearchConfig, val_photos: list) -> dict:
     """What a study's proxy scores depend on besides its settings, hashed: the training photos (names relative to
-    the folder and sizes, image files only: a stray README or .DS_Store does not count) and the pixels of the
-    validation photos the proxy uses (the first --val-limit of the folder). Folder paths differ between machines,
-    so they are kept for messages only; the hashes decide whether two runs search alike."""
+    the folder and file contents, image files only: a stray README or .DS_Store does not count) and the pixels of
+    the validation photos the proxy uses (the first --val-limit of the folder). Folder paths differ between
+    machines, so they are kept for messages only; the hashes decide whether two runs search alike."""
     import numpy as np
 
     from isp.io import list_images
@@ -352,8 +352,12 @@ def data_fingerprint(cfg: SearchConfig, val_photos: list) -> dict:
     for photo in val_photos:
         val.update(repr(photo.shape).encode())
         val.update(np.ascontiguousarray(photo, dtype=np.float32).tobytes())
-    photos = [(str(p.relative_to(cfg.images)), p.stat().st_size) for p in list_images(cfg.images)]
-    train = hashlib.sha1(json.dumps(photos).encode())
+    train = hashlib.sha1()
+    for path in list_images(cfg.images):
+        train.update(str(path.relative_to(cfg.images)).encode() + b"\0")
+        with open(path, "rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                train.update(chunk)
     return {"train": train.hexdigest()[:16], "val": val.hexdigest()[:16],
             "images": str(cfg.images), "val_images": str(cfg.val_images)}
 
