@@ -70,8 +70,8 @@ class Proxy:
             if card is None:
                 raise SettingError(f"--min-speedup compares with the heavy original, and task {cfg.task!r} has none "
                                    f"in {cfg.zoo_dir}.")
-            if cfg.latency_size % stride_multiple(card["spec"]):
-                multiple = stride_multiple(card["spec"])
+            multiple = stride_multiple(card["spec"])
+            if cfg.latency_size % multiple:
                 raise SettingError(f"--latency-size {cfg.latency_size} must be a multiple of {multiple} "
                                    f"for the heavy {card['name']}.")
             from searched_models.spec import build
@@ -365,9 +365,7 @@ def data_fingerprint(cfg: SearchConfig, val_photos: list) -> dict:
 def same_data(a: dict | None, b: dict | None) -> bool:
     """Whether two data fingerprints name the same training and validation photos (False when either is missing
     or incomplete)."""
-    keys = ("train", "val")
-    return all(isinstance(d, dict) and all(d.get(k) for k in keys) for d in (a, b)) and \
-        all(a[k] == b[k] for k in keys)
+    return has_fingerprint(a) and has_fingerprint(b) and a["train"] == b["train"] and a["val"] == b["val"]
 
 
 def has_fingerprint(data) -> bool:
