@@ -97,7 +97,11 @@ def develop(driver, url: str, example: Path, variants: list[str], size: str, tim
     wait = WebDriverWait(driver, 60)
     upload = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")))
     upload.send_keys(str(example))
-    wait.until(EC.presence_of_element_located((By.XPATH, f"//*[contains(text(), '{example.name[:12]}')]")))
+    # the name shows in the upload progress too: wait for the finished file's row (with its download link),
+    # or Develop sends no file when the upload is slow
+    stem = example.stem[:12]
+    wait.until(EC.presence_of_element_located((By.XPATH, "//table[contains(@class, 'file-preview')]//tr"
+                                               f"[.//*[contains(text(), '{stem}')]][.//td[contains(@class, 'download')]//a]")))
     for name in ("heavy", "searched", "classical"):
         set_checkbox(driver, name, name in variants)
     click_label(driver, size)
