@@ -110,7 +110,8 @@ def _file_path(upload) -> str:
     path = upload if isinstance(upload, str) else getattr(upload, "name", None) or (
         upload.get("path") if isinstance(upload, dict) else None)
     if not path:
-        raise gr.Error("Upload a photo or a camera RAW file first (or click one of the examples).")
+        raise gr.Error("Upload a photo or a camera RAW file first, or click one of the examples "
+                       "(if an upload is in progress, wait until its file shows a size).")
     return path
 
 
