@@ -235,7 +235,7 @@ def write_references(refs: dict, path: Path) -> None:
     import json
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")       # one per worker: several may start at once
     tmp.write_text(json.dumps(refs, indent=2) + "\n")
     tmp.replace(path)
 

@@ -64,7 +64,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def client(server):
-    return Client(server, verbose=False)
+    return Client(server, verbose=False, httpx_kwargs={"timeout": 120})
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,7 @@ def test_load_8_clients_x_10_requests(server, tmp_path, capsys):
     lock = threading.Lock()
 
     def worker():
-        local = Client(server, verbose=False)
+        local = Client(server, verbose=False, httpx_kwargs={"timeout": 120})
         for _ in range(10):
             start = time.perf_counter()
             try:

@@ -112,7 +112,9 @@ def develop(driver, url: str, example: Path, variants: list[str], size: str, tim
             and "est. mJ/photo" in body
 
     WebDriverWait(driver, timeout, poll_frequency=1).until(finished)
-    time.sleep(2)      # let the images finish loading
+    WebDriverWait(driver, 60, poll_frequency=0.5).until(lambda d: d.execute_script(   # the pictures loaded
+        "const shown = [...document.images].filter(i => i.offsetParent);"
+        "return shown.length > 0 && shown.every(i => i.complete && i.naturalWidth > 0);"))
 
 
 def full_page_screenshot(driver, path: Path, width: int = 1440) -> None:

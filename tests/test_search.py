@@ -417,9 +417,13 @@ def test_search_resumes_after_sigkill_without_losing_trials(tmp_path, folders, c
     victim, deadline = None, time.time() + 300               # generous: a loaded machine starts slowly
     while victim is None and time.time() < deadline and proc.poll() is None:
         running = [t for t in running_trials(storage) if t.number >= 1 and "spec" in t.user_attrs]
-        if running:                                       # trial ≥ 1 is sampled and training: kill it now
-            victim = running[0].number
-            proc.send_signal(signal.SIGKILL)
+        if running:                                       # trial ≥ 1 is sampled and training: kill it now,
+            proc.send_signal(signal.SIGSTOP)              # frozen first so it cannot finish the trial meanwhile
+            if trials_of(storage)[running[0].number].state.name == "RUNNING":
+                victim = running[0].number
+                proc.send_signal(signal.SIGKILL)
+            else:
+                proc.send_signal(signal.SIGCONT)
         time.sleep(0.02)
     proc.wait()
     assert victim is not None, proc.stdout.read()
@@ -436,16 +440,32 @@ def test_search_resumes_after_sigkill_without_losing_trials(tmp_path, folders, c
     check_log_matches_study(zoo_dir / "sr_x2" / "search_trials.jsonl", trials)
 
 
-def test_two_workers_share_one_journal(tmp_path, folders, capsys):
+def test_two_workers_share_one_journal(tmp_path, folders, capsys, monkeypatch):
     zoo_dir = tmp_path / "zoo"
     url = str(tmp_path / "shared" / "search.journal")
     args = search_args("sr_x2", folders, zoo_dir, "--max-macs", "3000", "--trials", "4", "--storage", url)
-    other = cli(*args, "--seed", "1")                    # one worker in a subprocess, one in this process
-    deadline = time.time() + 60
-    while time.time() < deadline and other.poll() is None and not running_trials(url):
-        time.sleep(0.02)                                  # join once the other worker is busy
-    assert search.main([*args, "--seed", "2"]) == 0
-    outputs = [other.communicate(timeout=150)[0], capsys.readouterr().out]
+    started, run_trial = [], search.run_trial            # one worker in this process, one in a subprocess
+
+    def first_trial_waits_for_the_other_worker(study, trial, *rest):
+        """This worker holds its first trial (its heartbeat keeps the claim) while the other worker, started
+        only now, finishes one: both do work however slowly either starts on a loaded machine."""
+        if not started:
+            started.append(cli(*args, "--seed", "1"))
+            other, deadline = started[0], time.time() + 300
+            while time.time() < deadline and other.poll() is None and not any(
+                    t.state.name == "COMPLETE" and (t.user_attrs.get("worker") or {}).get("pid") == other.pid
+                    for t in trials_of(url)):
+                time.sleep(0.2)
+        return run_trial(study, trial, *rest)
+
+    monkeypatch.setattr(search, "run_trial", first_trial_waits_for_the_other_worker)
+    try:
+        assert search.main([*args, "--seed", "2"]) == 0
+        other = started[0]
+        outputs = [other.communicate(timeout=300)[0], capsys.readouterr().out]
+    finally:
+        if started and started[0].poll() is None:
+            started[0].kill()
     assert other.returncode == 0, outputs
     trials = trials_of(url)
     complete = [t for t in trials if t.state.name == "COMPLETE"]
