@@ -232,8 +232,6 @@ def references_path(task: str, zoo_dir: str | Path) -> Path:
 
 
 def write_references(refs: dict, path: Path) -> None:
-    import json
-
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")       # one per worker: several may start at once
     tmp.write_text(json.dumps(refs, indent=2) + "\n")
@@ -242,8 +240,6 @@ def write_references(refs: dict, path: Path) -> None:
 
 def read_references(path: Path) -> dict | None:
     """The references of a search (None when missing or unreadable: the plots then simply omit them)."""
-    import json
-
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
