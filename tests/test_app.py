@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import statistics
 import struct
 import threading
@@ -32,12 +31,6 @@ from searched_models import search_report  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
     """A photo-like uint8 image: smooth colour ramps plus a few edges and some texture."""
     rng = np.random.default_rng(seed)
@@ -53,13 +46,8 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def server():
-    demo = app.build_app()
-    port = free_port()
-    app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
-    url = f"http://127.0.0.1:{port}/"
-    yield url
-    demo.close()
+def server(app_url):
+    return app_url
 
 
 @pytest.fixture(scope="module")
