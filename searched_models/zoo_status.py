@@ -3,7 +3,8 @@
 Per model: role, steps done of planned, last and best validation PSNR, the gain over the last 25% of steps
 (the plateau rule of `searched_models.plateau`), the median seconds per step of its recent log lines, the time
 the remaining steps would take at that pace, and the command that continues it (the card's own command
-with `--resume`). Reads files only: it runs in a second and never touches a running training.
+with `--resume`). With `--cycles`, each warm-restarted run's validation per cycle (`searched_models.training_cycles`).
+Reads files only: it runs in a second and never touches a running training.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from searched_models import zoo
 from searched_models.evaluate import fmt_optional
 from searched_models.plateau import PLATEAU_DB
 from searched_models.tasks import TASKS
+from searched_models.training_cycles import format_cycles, training_cycles, validation_curve
 
 RECENT_LOG_LINES = 20
 
@@ -78,7 +80,8 @@ def restart_command(card: dict) -> str | None:
                                "--lr", f"{peak:g}"])
 
 
-def model_status(card: dict, zoo_dir: Path) -> dict:
+def model_status(card: dict, zoo_dir: Path, cycles: bool = False) -> dict:
+    """One table row; with `cycles`, also the per-cycle validation of a run with warm restarts (else None)."""
     training, validation = card.get("training", {}), card.get("validation", {})
     done, planned = int(training.get("steps_done") or 0), int(training.get("steps") or 0)
     pace = recent_sec_per_step(zoo.log_path(card["task"], card["name"], zoo_dir))
@@ -91,13 +94,16 @@ def model_status(card: dict, zoo_dir: Path) -> dict:
             "hours_left": 0.0 if not remaining else (remaining * pace / 3600.0 if pace else None),
             "resume": resume_command(card) if remaining else None,
             "restart": restart_command(card) if not remaining and card.get("role") == "heavy"
-            and training.get("status") == "done" and validation.get("plateau") is False else None}
+            and training.get("status") == "done" and validation.get("plateau") is False else None,
+            "cycles": training_cycles(training["restarts"], validation_curve(
+                zoo.weights_path(card["task"], card["name"], zoo_dir), zoo.log_path(card["task"], card["name"], zoo_dir)))
+            if cycles and training.get("restarts") else None}
 
 
-def zoo_status(zoo_dir: Path = zoo.ZOO_DIR, tasks: list[str] | None = None) -> list[dict]:
-    """Status of every model with weights in the zoo (optionally only some tasks)."""
+def zoo_status(zoo_dir: Path = zoo.ZOO_DIR, tasks: list[str] | None = None, cycles: bool = False) -> list[dict]:
+    """Status of every model with weights in the zoo (optionally only some tasks; `cycles`: see model_status)."""
     folders = sorted(p.name for p in Path(zoo_dir).iterdir() if p.is_dir()) if Path(zoo_dir).exists() else []
-    return [model_status(card, Path(zoo_dir)) for task in folders if not tasks or task in tasks
+    return [model_status(card, Path(zoo_dir), cycles) for task in folders if not tasks or task in tasks
             for card in zoo.list_models(task, zoo_dir)]
 
 
@@ -133,6 +139,9 @@ def format_status(rows: list[dict], bf16_cpu: bool | None = None) -> str:
         lines += ["", "heavies whose schedule ended before the plateau: another warm restart as long as their last "
                       "cycle, at its peak lr, continues them:"]
         lines += [f"  {r['restart']}" for r in rising]
+    for r in rows:
+        if r.get("cycles"):
+            lines += ["", format_cycles(f"{r['task']}/{r['name']}", r["cycles"])]
     return "\n".join(lines)
 
 
@@ -141,6 +150,8 @@ def add_command(sub) -> None:
                        description=__doc__.splitlines()[0])
     p.add_argument("--task", action="append", choices=list(TASKS),
                    help="only this task (repeatable)")
+    p.add_argument("--cycles", action="store_true",
+                   help="also list each warm-restarted run's validation per cycle (start, dip, best, end, gains)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--zoo", help="zoo folder (default: the package's zoo)")
     p.set_defaults(func=run)
@@ -152,7 +163,7 @@ def run(args) -> int:
         from isp.errors import SettingError
 
         raise SettingError(f"Zoo folder '{folder}' does not exist or is not a folder.")
-    rows = zoo_status(folder, args.task)
+    rows = zoo_status(folder, args.task, args.cycles)
     from searched_models.bench_train import cpu_has_bf16
 
     print(json.dumps(rows, indent=2) if args.json else format_status(rows, cpu_has_bf16()))

@@ -504,6 +504,38 @@ def test_zoo_status_reports_progress_pace_and_the_resume_command(tmp_path):
     assert "drop --bf16" not in format_status(list(rows.values()), bf16_cpu=True)
 
 
+def test_zoo_status_cycles_lists_each_warm_restart_from_the_checkpoint_and_the_log(tmp_path):
+    from safetensors.torch import save_file
+
+    from searched_models.training_cycles import format_cycles
+    from searched_models.zoo_status import format_status, zoo_status
+
+    zoo.write_card({"name": "big", "task": "sr_x2", "role": "heavy", "spec": TINY,
+                    "training": {"steps": 600, "steps_done": 500, "status": "training", "restarts": [[200, 5e-5]]},
+                    "validation": {}, "provenance": {}}, tmp_path)
+    zoo.write_card({"name": "plain", "task": "sr_x2", "role": "peer", "spec": TINY,
+                    "training": {"steps": 50, "steps_done": 50, "status": "done"}, "validation": {}}, tmp_path)
+    curve = [[100, 30.0], [200, 31.0], [300, 30.5], [400, 31.5]]           # the checkpoint's, complete
+    save_file({"model.w": torch.zeros(1)}, str(zoo.weights_path("sr_x2", "big", tmp_path)),
+              metadata={"meta": json.dumps({"step": 400, "history": {"curve": curve}})})
+    zoo.weights_path("sr_x2", "plain", tmp_path).write_bytes(b"")
+    log = [{"step": 300, "val_psnr": 99.0},                                # before the checkpoint: not used
+           {"step": 500, "val_psnr": 30.0}, {"step": 500, "val_psnr": 31.0}]  # replayed after a kill: later wins
+    zoo.log_path("sr_x2", "big", tmp_path).write_text("\n".join(json.dumps(e) for e in log) + '\n{"step": 5')
+    rows = {r["name"]: r for r in zoo_status(tmp_path, cycles=True)}
+    assert rows["plain"]["cycles"] is None and zoo_status(tmp_path)[0]["cycles"] is None
+    initial, first = rows["big"]["cycles"]
+    assert (initial["cycle"], initial["start"], initial["end"], initial["val_start"]) == ("initial", 0, 200, None)
+    assert (initial["dip"], initial["best"], initial["gain_last_quarter_db"]) == (30.0, 31.0, None)
+    assert (first["cycle"], first["start"], first["end"], first["peak_lr"]) == (1, 200, 500, 5e-5)
+    assert (first["val_start"], first["dip"], first["dip_step"], first["best"], first["best_step"]) == \
+        (31.0, 30.5, 300, 31.5, 400)
+    assert first["val_end"] == 31.0 and first["gain_cycle_db"] == pytest.approx(0.0)
+    assert first["gain_last_quarter_db"] == pytest.approx(-0.5)           # 400 → 500: the plateau rule's window
+    text = format_status(list(rows.values()))
+    assert format_cycles("sr_x2/big", rows["big"]["cycles"]) in text and "+0.00" in text and "5e-05" in text
+
+
 def test_cpu_bf16_support_is_read_from_the_cpu_flags(tmp_path):
     from searched_models.bench_train import cpu_has_bf16
 
