@@ -1,4 +1,4 @@
-"""`pixelnas zoo-status`: where every zoo training stands, from the committed cards and logs alone.
+"""`pixelnas zoo-status`: where every zoo training stands, from the committed cards, logs and checkpoints alone.
 
 Per model: role, steps done of planned, last and best validation PSNR, the gain over the last 25% of steps
 (the plateau rule of `searched_models.plateau`), the median seconds per step of its recent log lines, the time
