@@ -8,25 +8,18 @@ rule's last-quarter gain at its end (`searched_models.plateau`). `pixelnas zoo-s
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from searched_models import zoo
 from searched_models.evaluate import fmt_optional
 from searched_models.plateau import last_quarter_gain
 
 
 def logged_validations(log_file: Path) -> list[list[float]]:
-    """[[step, psnr], …] in step order from a training log's `val_psnr` lines. A step logged twice (a run killed
-    before its checkpoint repeats the steps since) keeps its later line, the one the weights come from."""
-    by_step: dict[int, float] = {}
-    if Path(log_file).exists():
-        for line in Path(log_file).read_text().splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue                       # a line cut short by a kill
-            if isinstance(entry, dict) and entry.get("val_psnr") is not None and "step" in entry:
-                by_step[int(entry["step"])] = float(entry["val_psnr"])
+    """[[step, psnr], …] in step order from a training log's `val_psnr` lines. Should a step be logged twice (a
+    resume trims the log to its checkpoint, `train.trim_log`, but a log may predate that), its later line wins."""
+    by_step = {int(e["step"]): float(e["val_psnr"]) for e in zoo.read_log(log_file)
+               if e.get("val_psnr") is not None and "step" in e}
     return [[step, by_step[step]] for step in sorted(by_step)]
 
 

@@ -35,6 +35,20 @@ def log_path(task: str, name: str, zoo_dir: Path = ZOO_DIR) -> Path:
     return Path(zoo_dir) / task / f"{name}.log.jsonl"
 
 
+def read_log(log_file: Path) -> list[dict]:
+    """A training log's entries in file order (none when it does not exist); a line cut short by a kill is skipped."""
+    entries = []
+    if Path(log_file).exists():
+        for line in Path(log_file).read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+    return entries
+
+
 def read_card(task: str, name: str, zoo_dir: Path = ZOO_DIR) -> dict:
     with open(card_path(task, name, zoo_dir)) as f:
         return json.load(f)

@@ -24,16 +24,7 @@ RECENT_LOG_LINES = 20
 
 def recent_sec_per_step(log_file: Path, lines: int = RECENT_LOG_LINES) -> float | None:
     """Median `sec_per_step` over the last `lines` loss entries of a training log (None without any)."""
-    if not log_file.exists():
-        return None
-    paces = []
-    for line in log_file.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue                       # a line cut short by a kill
-        if "sec_per_step" in entry:
-            paces.append(float(entry["sec_per_step"]))
+    paces = [float(entry["sec_per_step"]) for entry in zoo.read_log(log_file) if "sec_per_step" in entry]
     return statistics.median(paces[-lines:]) if paces else None
 
 
@@ -84,7 +75,8 @@ def model_status(card: dict, zoo_dir: Path, cycles: bool = False) -> dict:
     """One table row; with `cycles`, also the per-cycle validation of a run with warm restarts (else None)."""
     training, validation = card.get("training", {}), card.get("validation", {})
     done, planned = int(training.get("steps_done") or 0), int(training.get("steps") or 0)
-    pace = recent_sec_per_step(zoo.log_path(card["task"], card["name"], zoo_dir))
+    log_file = zoo.log_path(card["task"], card["name"], zoo_dir)
+    pace = recent_sec_per_step(log_file)
     remaining = max(planned - done, 0)
     return {"task": card["task"], "name": card["name"], "role": card.get("role"), "steps_done": done,
             "steps": planned, "status": training.get("status"), "val_psnr": validation.get("psnr"),
@@ -96,7 +88,7 @@ def model_status(card: dict, zoo_dir: Path, cycles: bool = False) -> dict:
             "restart": restart_command(card) if not remaining and card.get("role") == "heavy"
             and training.get("status") == "done" and validation.get("plateau") is False else None,
             "cycles": training_cycles(training["restarts"], validation_curve(
-                zoo.weights_path(card["task"], card["name"], zoo_dir), zoo.log_path(card["task"], card["name"], zoo_dir)))
+                zoo.weights_path(card["task"], card["name"], zoo_dir), log_file))
             if cycles and training.get("restarts") else None}
 
 
